@@ -1,0 +1,82 @@
+/** The shapes every layer shares: statuses, visibility, and stored records. */
+
+export const IMAGE_STATUSES = ['queued', 'saving', 'uploading', 'importing', 'active', 'deactivated', 'killed', 'deleted', 'pending_delete'] as const;
+export const ARTIFACT_STATUSES = ['drafted', 'active', 'deactivated', 'deleted'] as const;
+export type ImageStatus = (typeof IMAGE_STATUSES)[number];
+export type GlareStatus = (typeof ARTIFACT_STATUSES)[number];
+export type Status = ImageStatus | GlareStatus;
+export const ALL_STATUSES: readonly Status[] = [...new Set<Status>([...IMAGE_STATUSES, ...ARTIFACT_STATUSES])];
+
+export const VISIBILITIES = ['public', 'community', 'shared', 'private'] as const;
+export type Visibility = (typeof VISIBILITIES)[number];
+
+export const MEMBER_STATUSES = ['pending', 'accepted', 'rejected'] as const;
+export type MemberStatus = (typeof MEMBER_STATUSES)[number];
+
+export type Scalar = string | number | boolean;
+/** A typed field value as stored: scalars, lists and string-keyed dicts of scalars, or null. */
+export type FieldValue = Scalar | null | Scalar[] | { [key: string]: Scalar };
+
+export interface ArtifactRecord {
+  id: string;
+  typeName: string;
+  name: string;
+  /** Canonical semver string. */
+  version: string;
+  status: Status;
+  visibility: Visibility;
+  owner: string;
+  tags: string[];
+  /** Free-form string properties (Glance extra properties, Glare metadata). */
+  properties: Record<string, string>;
+  /** Values of the type's own fields (see ArtifactTypeDef), keyed by field name. */
+  fields: Record<string, FieldValue>;
+  /** ISO-8601 UTC timestamps with milliseconds: they sort as strings. */
+  createdAt: string;
+  updatedAt: string;
+  activatedAt: string | null;
+  /** Starts at 1 and grows by one with every committed change. */
+  revision: number;
+}
+
+export interface MemberRecord {
+  artifactId: string;
+  member: string;
+  status: MemberStatus;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface LinkRecord {
+  sourceId: string;
+  name: string;
+  targetId: string;
+  createdAt: string;
+}
+
+export type BlobStatus = 'saving' | 'active';
+
+export interface BlobRecord {
+  artifactId: string;
+  field: string;
+  /** '' for a plain blob field; the entry's key in a blob dictionary. */
+  key: string;
+  status: BlobStatus;
+  size: number | null;
+  md5: string | null;
+  sha256: string | null;
+  sha512: string | null;
+  contentType: string | null;
+  /** External blobs point to a URL instead of stored bytes. */
+  external: boolean;
+  url: string | null;
+  /** Which blob store holds the bytes, and under which key there. */
+  store: string | null;
+  location: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export function nowIso(): string {
+  return new Date().toISOString();
+}

@@ -1,0 +1,85 @@
+/**
+ * The one registry of error codes. Every error Vitrine reports to a client carries one of
+ * these codes; each edge maps it (GraphQL `extensions.code`, HTTP status, Glance bodies).
+ * Codes are part of the public contract: never rename one, only add.
+ */
+export const ERRORS = {
+  // authentication and authorisation
+  UNAUTHENTICATED: { status: 401, summary: 'No valid token was presented.' },
+  FORBIDDEN: { status: 403, summary: 'The caller may not do this.' },
+
+  // lookups
+  INVALID_ID: { status: 400, summary: 'An id is not a well-formed UUID.' },
+  NOT_FOUND: { status: 404, summary: 'The artifact does not exist or is not visible to the caller.' },
+  TYPE_UNKNOWN: { status: 400, summary: 'No artifact type has this name.' },
+  BACKEND_UNKNOWN: { status: 400, summary: 'No backend has this name.' },
+
+  // input validation
+  BAD_INPUT: { status: 400, summary: 'The input is malformed.' },
+  FIELD_UNKNOWN: { status: 400, summary: 'The artifact type has no field of this name.' },
+  FIELD_INVALID: { status: 400, summary: 'A value does not fit its field (type, range, length, allowed values).' },
+  FIELD_READ_ONLY: { status: 403, summary: 'A system field cannot be set by clients.' },
+  FIELD_IMMUTABLE: { status: 403, summary: 'The field cannot change in the artifact\'s current status.' },
+  PROPERTY_RESERVED: { status: 403, summary: 'Property names starting with os_glance are reserved.' },
+  VERSION_INVALID: { status: 400, summary: 'A version is not a valid semantic version.' },
+  FILTER_INVALID: { status: 400, summary: 'A filter names an unknown field or an operator the field does not allow.' },
+  SORT_INVALID: { status: 400, summary: 'A sort key is unknown or not sortable.' },
+  CURSOR_INVALID: { status: 400, summary: 'A pagination cursor is malformed or belongs to another query.' },
+  PAGE_SIZE_INVALID: { status: 400, summary: 'A page size is negative or above the maximum.' },
+
+  // state
+  REVISION_CONFLICT: { status: 409, summary: 'The artifact changed since the given revision.' },
+  DUPLICATE_VERSION: { status: 409, summary: 'An artifact with this type, owner, name and version exists.' },
+  DUPLICATE_ID: { status: 409, summary: 'An artifact with this id exists.' },
+  TRANSITION_FORBIDDEN: { status: 409, summary: 'The lifecycle does not allow this status change.' },
+  ACTIVATION_INCOMPLETE: { status: 400, summary: 'Fields required on activation are missing.' },
+  PROTECTED: { status: 403, summary: 'The artifact is protected and cannot be deleted.' },
+  MEMBER_EXISTS: { status: 409, summary: 'The project is already a member.' },
+  MEMBER_NOT_FOUND: { status: 404, summary: 'The project is not a member.' },
+  NOT_SHARED: { status: 403, summary: 'Only artifacts with shared visibility have members.' },
+  LINK_INVALID: { status: 400, summary: 'A link target does not exist, is not visible, or is the artifact itself.' },
+  QUOTA_EXCEEDED: { status: 413, summary: 'A project quota would be exceeded.' },
+
+  // GraphQL request limits
+  GRAPHQL_PARSE_FAILED: { status: 400, summary: 'The document is not valid GraphQL syntax.' },
+  GRAPHQL_VALIDATION_FAILED: { status: 400, summary: 'The document does not validate against the schema.' },
+  QUERY_TOO_DEEP: { status: 400, summary: 'The query nests deeper than allowed.' },
+  QUERY_TOO_COSTLY: { status: 400, summary: 'The query\'s estimated cost is above the limit.' },
+  TOO_MANY_ALIASES: { status: 400, summary: 'The query uses more aliases than allowed.' },
+  TOO_MANY_TOKENS: { status: 400, summary: 'The document has more tokens than allowed.' },
+  TOO_MANY_DIRECTIVES: { status: 400, summary: 'The query uses more directives than allowed.' },
+  BATCH_TOO_LARGE: { status: 400, summary: 'A batched request holds more operations than allowed.' },
+  PAYLOAD_TOO_LARGE: { status: 413, summary: 'The request body is larger than allowed.' },
+
+  // server side
+  CONFIG_INVALID: { status: 500, summary: 'The configuration is invalid.' },
+  UNAVAILABLE: { status: 503, summary: 'A dependency is not available.' },
+  INTERNAL: { status: 500, summary: 'An unexpected error; details are in the server log.' },
+} as const satisfies Record<string, { status: number; summary: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ERRORS, value);
+}
+
+/** An error whose message is safe to show to the client that caused it. */
+export class VitrineError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'VitrineError';
+    this.code = code;
+    this.details = details;
+  }
+
+  get status(): number {
+    return ERRORS[this.code].status;
+  }
+}
+
+export function fail(code: ErrorCode, message: string, details?: Record<string, unknown>): never {
+  throw new VitrineError(code, message, details);
+}

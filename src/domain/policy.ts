@@ -1,0 +1,72 @@
+import type { ArtifactRecord, MemberRecord, Visibility } from './artifact';
+import { fail } from './errors';
+import type { Lifecycle } from './types';
+
+/**
+ * Who may do what, following Glance's default policy (admin, member, reader; project
+ * scoping) for images and Glare's for other artifacts where they differ. Pure functions:
+ * the caller passes the membership rows it loaded.
+ */
+export const ROLES = ['admin', 'member', 'reader'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface Principal {
+  projectId: string;
+  userId: string;
+  roles: readonly Role[];
+}
+
+export function isAdmin(p: Principal): boolean {
+  return p.roles.includes('admin');
+}
+
+/** May write in its own project: admins and members; readers only read. */
+export function canWriteOwnProject(p: Principal): boolean {
+  return isAdmin(p) || p.roles.includes('member');
+}
+
+/** Read access by id: Glance lets members of a shared image see it whatever their status. */
+export function canRead(p: Principal, a: Pick<ArtifactRecord, 'owner' | 'visibility'>, members: readonly MemberRecord[] = []): boolean {
+  if (isAdmin(p) || a.owner === p.projectId) return true;
+  if (a.visibility === 'public' || a.visibility === 'community') return true;
+  return a.visibility === 'shared' && members.some((m) => m.member === p.projectId);
+}
+
+export function requireWrite(p: Principal, a: Pick<ArtifactRecord, 'owner'>, what = 'change this artifact'): void {
+  if (isAdmin(p)) return;
+  if (a.owner !== p.projectId) fail('FORBIDDEN', `only the owning project or an admin may ${what}`);
+  if (!canWriteOwnProject(p)) fail('FORBIDDEN', `the reader role may not ${what}`);
+}
+
+export function requireCreate(p: Principal, owner: string): void {
+  if (!canWriteOwnProject(p)) fail('FORBIDDEN', 'the reader role may not create artifacts');
+  if (owner !== p.projectId && !isAdmin(p)) fail('FORBIDDEN', 'only an admin may create artifacts for another project');
+}
+
+export function requireVisibilityChange(p: Principal, lifecycle: Lifecycle, a: Pick<ArtifactRecord, 'owner' | 'visibility' | 'status'>, to: Visibility): void {
+  requireWrite(p, a, 'change visibility');
+  if (to === 'public' && !isAdmin(p)) fail('FORBIDDEN', 'only an admin may make an artifact public');
+  if (a.visibility === 'public' && to !== 'public' && !isAdmin(p)) fail('FORBIDDEN', 'only an admin may withdraw a public artifact');
+  if (to === 'public' && lifecycle === 'artifact' && a.status !== 'active') fail('FORBIDDEN', 'only active artifacts can be published');
+}
+
+/** Deactivation is a project member's right for images (Glance) and an admin's for Glare types. */
+export function requireStatusAdmin(p: Principal, lifecycle: Lifecycle, a: Pick<ArtifactRecord, 'owner'>, action: string): void {
+  if (lifecycle === 'artifact' && !isAdmin(p)) fail('FORBIDDEN', `only an admin may ${action} artifacts`);
+  requireWrite(p, a, action);
+}
+
+export function requireDelete(p: Pick<Principal, 'roles' | 'projectId'> & Principal, lifecycle: Lifecycle, a: Pick<ArtifactRecord, 'owner' | 'visibility' | 'status'> & { protected: boolean }): void {
+  requireWrite(p, a, 'delete this artifact');
+  if (a.protected) fail('PROTECTED', 'the artifact is protected and cannot be deleted');
+  if (lifecycle === 'artifact' && !isAdmin(p) && (a.visibility === 'public' || a.status === 'deactivated')) {
+    fail('FORBIDDEN', 'only an admin may delete public or deactivated artifacts');
+  }
+}
+
+/** Only the member project itself (or an admin) answers an invitation; the owner may not. */
+export function requireMemberStatusChange(p: Principal, member: string): void {
+  if (isAdmin(p)) return;
+  if (p.projectId !== member) fail('FORBIDDEN', 'only the member project may accept or reject a share');
+  if (!canWriteOwnProject(p)) fail('FORBIDDEN', 'the reader role may not accept or reject a share');
+}

@@ -1,0 +1,147 @@
+import type { ArtifactRecord, BlobRecord, LinkRecord, MemberRecord, MemberStatus, Scalar, Status, Visibility } from '../../domain/artifact';
+
+/**
+ * MetadataStore: where artifact metadata lives (SQLite embedded, PostgreSQL for scale-out).
+ * Every write is one atomic operation: the row changes and the event describing it are
+ * committed together (the event log is the outbox that subscriptions resume from), so a
+ * failed write leaves nothing behind. Adapters translate the neutral query below into
+ * their SQL; they never apply policy themselves.
+ */
+
+/** What a condition compares. `field` reads a typed field value, `property` a string property. */
+export type Target =
+  | { kind: 'column'; name: 'id' | 'typeName' | 'name' | 'owner' | 'status' | 'visibility' | 'createdAt' | 'updatedAt' | 'activatedAt' }
+  | { kind: 'version' }
+  | { kind: 'field'; name: string; valueType: 'string' | 'number' | 'boolean' }
+  | { kind: 'property'; name: string };
+
+export type Comparison = 'eq' | 'neq' | 'gt' | 'gte' | 'lt' | 'lte';
+
+export type Condition =
+  /** For version targets the value is a canonical semver string compared by precedence (build metadata ignored, except by eq/neq). */
+  | { op: Comparison; target: Target; value: Scalar }
+  | { op: 'in'; target: Target; values: Scalar[] }
+  /** SQL LIKE with % and _ wildcards, case-sensitive where the engine allows it. */
+  | { op: 'like'; target: Target; pattern: string }
+  | { op: 'isNull'; target: Target }
+  /** A `field` list contains the value (list fields), or a `property` exists (no value). */
+  | { op: 'contains'; target: Target; value: Scalar }
+  | { op: 'hasProperty'; name: string }
+  | { op: 'tagsAll'; tags: string[] }
+  | { op: 'tagsAny'; tags: string[] }
+  /** The artifact has a member row for `project` with one of `statuses`. */
+  | { op: 'memberOf'; project: string; statuses: MemberStatus[] }
+  /** Only the highest version (by precedence) of each (typeName, owner, name) among rows matching `within`. */
+  | { op: 'latest'; within: Condition }
+  | { op: 'and'; conditions: Condition[] }
+  | { op: 'or'; conditions: Condition[] }
+  | { op: 'not'; condition: Condition }
+  | { op: 'true' };
+
+export type SortTarget = Exclude<Target, { kind: 'property' }>;
+
+export interface SortKey {
+  target: SortTarget;
+  direction: 'asc' | 'desc';
+}
+
+/** A keyset position: the sort-key values of a row and its id (the last tie-breaker). */
+export interface Keyset {
+  values: (Scalar | null)[];
+  id: string;
+}
+
+export interface ListQuery {
+  where: Condition;
+  /** The store appends `id` in the direction of the last key as the final tie-breaker. */
+  sort: SortKey[];
+  /** Rows strictly after this position in sort order. */
+  after?: Keyset;
+  limit: number;
+}
+
+export interface NewEvent {
+  kind: 'created' | 'updated' | 'statusChanged' | 'deleted';
+  artifactId: string;
+  typeName: string;
+  owner: string;
+  visibility: Visibility;
+  from?: Status;
+  to?: Status;
+  revision: number;
+  at: string;
+  /** A JSON snapshot of the artifact after the change (before it, for deletes). */
+  snapshot: ArtifactRecord;
+}
+
+export interface StoredEvent extends NewEvent {
+  /** Monotonic across the whole store. */
+  seq: number;
+}
+
+export interface CountLimit {
+  /** The store counts the owner's artifacts inside the write's transaction. */
+  maxTotal?: number;
+  maxOfType?: number;
+}
+
+export interface Usage {
+  projectId: string;
+  /** Artifacts of each type (any status but deleted). */
+  counts: Record<string, number>;
+  /** Blob bytes of each type (active and reserved, external blobs excluded). */
+  bytes: Record<string, number>;
+}
+
+export interface MetadataStore {
+  /** Creates or upgrades the schema; idempotent. */
+  migrate(): Promise<void>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  /** DUPLICATE_ID or DUPLICATE_VERSION (when `unique`) or QUOTA_EXCEEDED, all before anything is written. */
+  insertArtifact(artifact: ArtifactRecord, event: NewEvent, options: { unique: boolean; limit?: CountLimit }): Promise<StoredEvent>;
+  /**
+   * Replaces the whole record (tags and properties included) if the stored revision is
+   * `expectedRevision`; `next.revision` must be `expectedRevision + 1`. REVISION_CONFLICT
+   * otherwise, DUPLICATE_VERSION if a unique (type, owner, name, version) is taken,
+   * NOT_FOUND if the row is gone.
+   */
+  replaceArtifact(next: ArtifactRecord, expectedRevision: number, event: NewEvent, options: { unique: boolean }): Promise<StoredEvent>;
+  /** Removes the artifact with its tags, properties, members, blobs and links (both ways). Returns the blobs it had, for byte clean-up. */
+  deleteArtifact(id: string, expectedRevision: number, event: NewEvent): Promise<{ event: StoredEvent; blobs: BlobRecord[] }>;
+
+  /** Same length and order as `ids`; null where no row exists. */
+  getArtifacts(ids: readonly string[]): Promise<(ArtifactRecord | null)[]>;
+  listArtifacts(query: ListQuery): Promise<ArtifactRecord[]>;
+  countArtifacts(where: Condition): Promise<number>;
+
+  /** One list per id, in the order of `ids`; members sorted by createdAt then member. */
+  getMembers(artifactIds: readonly string[]): Promise<MemberRecord[][]>;
+  /** MEMBER_EXISTS if present. Bumps the artifact's revision through `event`. */
+  insertMember(member: MemberRecord, event: NewEvent): Promise<StoredEvent>;
+  /** MEMBER_NOT_FOUND if absent. */
+  updateMember(member: MemberRecord, event: NewEvent): Promise<StoredEvent>;
+  deleteMember(artifactId: string, member: string, event: NewEvent): Promise<StoredEvent>;
+
+  /** One list per id, sorted by name then createdAt. */
+  getLinks(sourceIds: readonly string[]): Promise<LinkRecord[][]>;
+  /** Adds a link; with `replace`, first removes the source's other links of that name. */
+  insertLink(link: LinkRecord, replace: boolean, event: NewEvent): Promise<StoredEvent>;
+  /** Removes links of that name (only to `targetId` if given); returns how many went. */
+  deleteLinks(sourceId: string, name: string, targetId: string | undefined, event: NewEvent): Promise<{ event: StoredEvent; removed: number }>;
+
+  /** One list per id, sorted by field then key. */
+  getBlobs(artifactIds: readonly string[]): Promise<BlobRecord[][]>;
+
+  /** Events with seq > afterSeq, oldest first. */
+  readEvents(afterSeq: number, limit: number): Promise<StoredEvent[]>;
+  /** Keeps the newest `keep` events. */
+  pruneEvents(keep: number): Promise<void>;
+
+  /** Per-project quota overrides, by quota name (e.g. max_artifact_number:images). */
+  getQuotas(projectId: string): Promise<Record<string, number>>;
+  /** Replaces all of a project's overrides. */
+  setQuotas(projectId: string, quotas: Record<string, number>): Promise<void>;
+  usage(projectId: string): Promise<Usage>;
+}
