@@ -1,0 +1,35 @@
+import DataLoader from 'dataloader';
+import type { LinkRecord, MemberRecord } from '../domain/artifact';
+import type { Principal } from '../domain/policy';
+import type { ArtifactBackend, ArtifactView, BlobView } from '../backends/port';
+
+/**
+ * Per-request state of a GraphQL operation: who is calling, the backend, and the
+ * DataLoaders that batch lookups so a page of N artifacts costs a constant number of
+ * backend calls. Loaders are created per request and never shared between callers.
+ */
+export interface Loaders {
+  artifact: DataLoader<string, ArtifactView | null>;
+  members: DataLoader<string, MemberRecord[]>;
+  links: DataLoader<string, LinkRecord[]>;
+  blobs: DataLoader<string, BlobView[]>;
+}
+
+export interface GraphQLContext {
+  principal: Principal;
+  backend: ArtifactBackend;
+  loaders: Loaders;
+}
+
+export function createLoaders(principal: Principal, backend: ArtifactBackend): Loaders {
+  return {
+    artifact: new DataLoader((ids) => backend.getMany(principal, ids)),
+    members: new DataLoader((ids) => backend.membersOf(principal, ids)),
+    links: new DataLoader((ids) => backend.linksOf(principal, ids)),
+    blobs: new DataLoader((ids) => backend.blobsOf(principal, ids)),
+  };
+}
+
+export function createGraphQLContext(principal: Principal, backend: ArtifactBackend): GraphQLContext {
+  return { principal, backend, loaders: createLoaders(principal, backend) };
+}

@@ -1,0 +1,149 @@
+import type { Database } from 'better-sqlite3';
+
+/**
+ * The SQLite schema, as an append-only list: never edit a migration that has shipped, add
+ * a new one. `applyMigrations` runs the missing ones in one transaction and records each
+ * in `schema_migrations`, so running it again is a no-op.
+ */
+export interface Migration {
+  id: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    id: '0001_artifacts',
+    sql: `
+      CREATE TABLE artifacts (
+        id             TEXT    NOT NULL PRIMARY KEY,
+        type_name      TEXT    NOT NULL,
+        name           TEXT    NOT NULL,
+        version        TEXT    NOT NULL,
+        version_prefix INTEGER NOT NULL,
+        version_suffix TEXT    NOT NULL,
+        version_meta   TEXT    NOT NULL,
+        status         TEXT    NOT NULL,
+        visibility     TEXT    NOT NULL,
+        owner          TEXT    NOT NULL,
+        fields         TEXT    NOT NULL,
+        created_at     TEXT    NOT NULL,
+        updated_at     TEXT    NOT NULL,
+        activated_at   TEXT,
+        revision       INTEGER NOT NULL,
+        -- 1 when the row was written with unique versions, NULL otherwise (NULLs never collide).
+        unique_scope   INTEGER CHECK (unique_scope = 1)
+      );
+
+      CREATE UNIQUE INDEX ux_artifacts_version ON artifacts (type_name, owner, name, version_prefix, version_suffix, version_meta)
+        WHERE unique_scope = 1;
+
+      -- Listings filter by type (and often owner, status or visibility) and read in sort
+      -- order, stopping after a page: each index ends with the sort column and id.
+      CREATE INDEX ix_artifacts_type_created ON artifacts (type_name, created_at, id);
+      CREATE INDEX ix_artifacts_type_updated ON artifacts (type_name, updated_at, id);
+      CREATE INDEX ix_artifacts_type_activated ON artifacts (type_name, activated_at, id);
+      CREATE INDEX ix_artifacts_type_name ON artifacts (type_name, name, version_prefix, version_suffix, version_meta, id);
+      CREATE INDEX ix_artifacts_type_version ON artifacts (type_name, version_prefix, version_suffix, version_meta, id);
+      CREATE INDEX ix_artifacts_owner_created ON artifacts (owner, type_name, created_at, id);
+      CREATE INDEX ix_artifacts_owner_name ON artifacts (owner, type_name, name, id);
+      CREATE INDEX ix_artifacts_status_updated ON artifacts (type_name, status, updated_at, id);
+      CREATE INDEX ix_artifacts_visibility_created ON artifacts (visibility, type_name, created_at, id);
+
+      CREATE TABLE artifact_tags (
+        artifact_id TEXT    NOT NULL REFERENCES artifacts (id) ON DELETE CASCADE,
+        tag         TEXT    NOT NULL,
+        -- Keeps the order the tags were given in.
+        position    INTEGER NOT NULL,
+        PRIMARY KEY (artifact_id, tag)
+      );
+      CREATE INDEX ix_artifact_tags_tag ON artifact_tags (tag, artifact_id);
+
+      CREATE TABLE artifact_properties (
+        artifact_id TEXT NOT NULL REFERENCES artifacts (id) ON DELETE CASCADE,
+        name        TEXT NOT NULL,
+        value       TEXT NOT NULL,
+        PRIMARY KEY (artifact_id, name)
+      );
+      CREATE INDEX ix_artifact_properties_name_value ON artifact_properties (name, value, artifact_id);
+
+      CREATE TABLE artifact_members (
+        artifact_id TEXT NOT NULL REFERENCES artifacts (id) ON DELETE CASCADE,
+        member      TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        PRIMARY KEY (artifact_id, member)
+      );
+      CREATE INDEX ix_artifact_members_member ON artifact_members (member, status, artifact_id);
+
+      CREATE TABLE artifact_links (
+        source_id  TEXT NOT NULL REFERENCES artifacts (id) ON DELETE CASCADE,
+        name       TEXT NOT NULL,
+        target_id  TEXT NOT NULL REFERENCES artifacts (id) ON DELETE CASCADE,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (source_id, name, target_id)
+      );
+      CREATE INDEX ix_artifact_links_target ON artifact_links (target_id);
+
+      CREATE TABLE artifact_blobs (
+        artifact_id  TEXT    NOT NULL REFERENCES artifacts (id) ON DELETE CASCADE,
+        field        TEXT    NOT NULL,
+        key          TEXT    NOT NULL,
+        status       TEXT    NOT NULL,
+        size         INTEGER,
+        md5          TEXT,
+        sha256       TEXT,
+        sha512       TEXT,
+        content_type TEXT,
+        external     INTEGER NOT NULL DEFAULT 0,
+        url          TEXT,
+        store        TEXT,
+        location     TEXT,
+        created_at   TEXT    NOT NULL,
+        updated_at   TEXT    NOT NULL,
+        PRIMARY KEY (artifact_id, field, key)
+      );
+
+      CREATE TABLE quotas (
+        project_id TEXT    NOT NULL,
+        name       TEXT    NOT NULL,
+        value      INTEGER NOT NULL,
+        PRIMARY KEY (project_id, name)
+      );
+
+      -- The outbox: AUTOINCREMENT so seq never goes backwards, even after pruning everything.
+      CREATE TABLE events (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind        TEXT    NOT NULL,
+        artifact_id TEXT    NOT NULL,
+        type_name   TEXT    NOT NULL,
+        owner       TEXT    NOT NULL,
+        visibility  TEXT    NOT NULL,
+        from_status TEXT,
+        to_status   TEXT,
+        revision    INTEGER NOT NULL,
+        at          TEXT    NOT NULL,
+        snapshot    TEXT    NOT NULL
+      );
+    `,
+  },
+];
+
+/** Applies the migrations not yet recorded; returns the ids it applied. */
+export function applyMigrations(db: Database, migrations: readonly Migration[] = MIGRATIONS): string[] {
+  const run = db.transaction((): string[] => {
+    db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT NOT NULL PRIMARY KEY, applied_at TEXT NOT NULL)');
+    const done = new Set((db.prepare('SELECT id FROM schema_migrations').all() as { id: string }[]).map((r) => r.id));
+    const record = db.prepare('INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)');
+    const applied: string[] = [];
+    for (const m of migrations) {
+      if (done.has(m.id)) continue;
+      db.exec(m.sql);
+      record.run(m.id, new Date().toISOString());
+      applied.push(m.id);
+    }
+    return applied;
+  });
+  // IMMEDIATE: two processes migrating the same file serialise instead of both trying.
+  return run.immediate();
+}
