@@ -41,6 +41,11 @@ export const ERRORS = {
   QUOTA_EXCEEDED: { status: 413, summary: 'A project quota would be exceeded.' },
 
   // GraphQL request limits
+  BAD_REQUEST: { status: 400, summary: 'The HTTP request is malformed (bad JSON, missing query, CSRF check failed).' },
+  BAD_USER_INPUT: { status: 400, summary: 'A variable or argument value does not fit its GraphQL type.' },
+  OPERATION_RESOLUTION_FAILURE: { status: 400, summary: 'The operation to run cannot be determined (unknown or ambiguous operationName).' },
+  PERSISTED_QUERY_NOT_FOUND: { status: 400, summary: 'The persisted query hash is unknown; send the full query.' },
+  PERSISTED_QUERY_NOT_SUPPORTED: { status: 400, summary: 'Persisted queries are not supported here.' },
   GRAPHQL_PARSE_FAILED: { status: 400, summary: 'The document is not valid GraphQL syntax.' },
   GRAPHQL_VALIDATION_FAILED: { status: 400, summary: 'The document does not validate against the schema.' },
   QUERY_TOO_DEEP: { status: 400, summary: 'The query nests deeper than allowed.' },

@@ -4,8 +4,10 @@ import { fail, VitrineError } from './errors';
  * Semantic versions as Glare stores them: coerced leniently from what users type
  * ("1" → 1.0.0, "1.2.3.4" → 1.2.3+4, "1.2-rc1" → 1.2.0-rc1), and encoded so that SQL
  * can compare and sort them: `prefix` packs major/minor/patch and a release flag into one
- * integer (releases sort above their prereleases), `suffix` holds the prerelease with
- * numeric identifiers zero-padded so that string order follows semver precedence.
+ * integer (releases sort above their prereleases), `suffix` holds the prerelease so that
+ * plain byte order follows semver precedence: numeric identifiers zero-padded behind a "0"
+ * marker, alphanumeric ones behind a "1" (numeric ranks lower), joined by a space, which
+ * sorts below every identifier character (so "alpha" < "alpha.1" < "alpha-x").
  */
 export interface Version {
   major: number;
@@ -62,7 +64,7 @@ export function encodeVersion(input: string | Version): EncodedVersion {
   const release = v.prerelease.length === 0 ? 1 : 0;
   // major << 33 | minor << 17 | patch << 1 | release, kept below 2^53 so it is exact in JS and SQL.
   const prefix = ((v.major * 2 ** 16 + v.minor) * 2 ** 16 + v.patch) * 2 + release;
-  const suffix = v.prerelease.map((id) => (/^\d+$/.test(id) ? id.padStart(NUMERIC_PAD, '0') : id)).join('.');
+  const suffix = v.prerelease.map((id) => (/^\d+$/.test(id) ? `0${id.padStart(NUMERIC_PAD, '0')}` : `1${id}`)).join(' ');
   return { canonical: formatVersion(v), prefix, suffix, meta: v.build.join('.') };
 }
 

@@ -8,9 +8,9 @@ const ROLE_TYPE = {
   name: 'ansible_roles',
   displayName: 'Ansible roles',
   fields: {
-    galaxy_url: { kind: 'string', mutable: true, sortable: true, filterOps: ['eq', 'neq', 'in', 'like'] },
+    galaxy_url: { kind: 'string', mutable: true, sortable: true, requiredOnActivate: false, filterOps: ['eq', 'neq', 'in', 'like'] },
     min_ansible: { kind: 'string', requiredOnActivate: true },
-    stars: { kind: 'integer', mutable: true, sortable: true, minimum: 0 },
+    stars: { kind: 'integer', mutable: true, sortable: true, minimum: 0, requiredOnActivate: false },
     platforms: { kind: 'string', container: 'list', mutable: true, filterOps: ['eq', 'in'] },
     certified: { kind: 'boolean', default: false, nullable: false },
     archive: { kind: 'blob', requiredOnActivate: false },
@@ -118,7 +118,7 @@ describe('configured artifact types', () => {
     expect(fields.platforms.kind).toBe('LIST');
     expect(fields.archive).toMatchObject({ kind: 'OBJECT', name: 'Blob' });
     expect(d.artifactType).toMatchObject({ graphqlTypeName: 'AnsibleRole', lifecycle: 'ARTIFACT', builtin: false, uniqueVersions: true, statuses: ['DRAFTED', 'ACTIVE', 'DEACTIVATED', 'DELETED'] });
-    expect(d.artifactType.fields.find((f: any) => f.name === 'galaxy_url')).toEqual({ name: 'galaxy_url', graphqlName: 'galaxyUrl', kind: 'STRING', container: 'NONE', mutable: true, requiredOnActivate: true, sortable: true, filterOps: ['EQ', 'NEQ', 'IN', 'LIKE'], default: null });
+    expect(d.artifactType.fields.find((f: any) => f.name === 'galaxy_url')).toEqual({ name: 'galaxy_url', graphqlName: 'galaxyUrl', kind: 'STRING', container: 'NONE', mutable: true, requiredOnActivate: false, sortable: true, filterOps: ['EQ', 'NEQ', 'IN', 'LIKE'], default: null });
     expect(d.artifactType.links).toEqual([{ name: 'depends_on', many: true, mutable: false }, { name: 'parent', many: false, mutable: true }]);
   });
 

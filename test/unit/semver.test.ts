@@ -23,8 +23,15 @@ describe('semver coercion (as Glare stores versions)', () => {
   });
 
   it('orders releases above their prereleases and numeric identifiers numerically', () => {
-    const sorted = ['1.0.0', '1.0.0-rc.10', '1.0.0-rc.2', '0.9.9', '1.0.0-alpha', '10.0.0', '2.0.0'].sort(compareVersions);
-    expect(sorted).toEqual(['0.9.9', '1.0.0-alpha', '1.0.0-rc.2', '1.0.0-rc.10', '1.0.0', '2.0.0', '10.0.0']);
+    const expected = ['0.9.9', '1.0.0-0', '1.0.0-9', '1.0.0-00a', '1.0.0-alpha', '1.0.0-alpha.1', '1.0.0-alpha.beta', '1.0.0-alpha-x', '1.0.0-rc.2', '1.0.0-rc.10', '1.0.0', '2.0.0', '10.0.0'];
+    const shuffled = [...expected].reverse();
+    expect([...shuffled].sort(compareVersions)).toEqual(expected);
+    // Stores sort by (prefix, suffix) as plain numbers and bytes: that order must be the same.
+    const byEncoding = [...shuffled].sort((a, b) => {
+      const [x, y] = [encodeVersion(a), encodeVersion(b)];
+      return x.prefix - y.prefix || (x.suffix < y.suffix ? -1 : x.suffix > y.suffix ? 1 : 0);
+    });
+    expect(byEncoding).toEqual(expected);
     const enc = ['1.0.0-rc.2', '1.0.0-rc.10', '1.0.0'].map((v) => encodeVersion(v));
     expect(enc[0].prefix).toBe(enc[1].prefix);
     expect(enc[0].suffix < enc[1].suffix).toBe(true);

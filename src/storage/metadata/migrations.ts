@@ -79,7 +79,7 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE artifact_links (
         source_id  TEXT NOT NULL REFERENCES artifacts (id) ON DELETE CASCADE,
         name       TEXT NOT NULL,
-        target_id  TEXT NOT NULL REFERENCES artifacts (id) ON DELETE CASCADE,
+        target_id  TEXT NOT NULL,
         created_at TEXT NOT NULL,
         PRIMARY KEY (source_id, name, target_id)
       );

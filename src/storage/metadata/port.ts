@@ -68,7 +68,7 @@ export interface MetadataStore {
    * NOT_FOUND if the row is gone.
    */
   replaceArtifact(next: ArtifactRecord, expectedRevision: number, event: NewEvent, options: { unique: boolean }): Promise<StoredEvent>;
-  /** Removes the artifact with its tags, properties, members, blobs and links (both ways). Returns the blobs it had, for byte clean-up. */
+  /** Removes the artifact with its tags, properties, members, blobs and outgoing links (links to it from others stay, dangling). Returns the blobs it had, for byte clean-up. */
   deleteArtifact(id: string, expectedRevision: number, event: NewEvent): Promise<{ event: StoredEvent; blobs: BlobRecord[] }>;
 
   /** Same length and order as `ids`; null where no row exists. */

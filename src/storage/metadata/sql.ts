@@ -1,7 +1,7 @@
 import type { ArtifactRecord, Scalar } from '../../domain/artifact';
 import { fail } from '../../domain/errors';
 import { encodeVersion } from '../../domain/semver';
-import type { Condition, Keyset, ListQuery, SortKey, SortTarget, Target } from './port';
+import type { Comparison, Condition, Keyset, ListQuery, SortKey, SortTarget, Target } from './port';
 
 /**
  * Compiles the neutral query (Condition, SortKey[], Keyset) into SQL for the artifact
@@ -164,7 +164,6 @@ function compileLatest(b: SqlBuilder, within: Condition, a: string): string {
     + ` AND ${other}))`;
 }
 
-type Comparison = 'eq' | 'neq' | 'gt' | 'gte' | 'lt' | 'lte';
 const OPERATORS: Record<Comparison, string> = { eq: '=', neq: '<>', gt: '>', gte: '>=', lt: '<', lte: '<=' };
 
 /** A scalar expression of the row for a column or typed field, and whether it can be NULL. */
@@ -297,7 +296,7 @@ function sortExpressions(b: SqlBuilder, target: SortTarget, a: string): Scalaris
 }
 
 /** The values of the expanded terms at a keyset position (a version becomes prefix, suffix, meta). */
-function keysetValues(b: SqlBuilder, sort: readonly SortKey[], after: Keyset): (unknown | null)[] {
+function keysetValues(sort: readonly SortKey[], after: Keyset): unknown[] {
   if (after.values.length !== sort.length) fail('CURSOR_INVALID', `the cursor has ${after.values.length} sort values, the sort ${sort.length}`);
   const values: unknown[] = [];
   sort.forEach((key, i) => {
@@ -330,7 +329,7 @@ export function compileOrderBy(b: SqlBuilder, sort: readonly SortKey[], a: strin
  */
 export function compileKeyset(b: SqlBuilder, sort: readonly SortKey[], after: Keyset, a: string): string {
   const terms = orderTerms(b, sort, a);
-  const values = keysetValues(b, sort, after);
+  const values = keysetValues(sort, after);
   const build = (i: number): string => {
     const beyond = strictlyAfter(b, terms[i], values[i]);
     if (i === terms.length - 1) return beyond;

@@ -1,0 +1,155 @@
+import { join } from 'node:path';
+import { z } from 'zod';
+import { ROLES } from '../domain/policy';
+
+/**
+ * The one configuration schema. Every default lives here. Each leaf carries its own
+ * expectation as its error message ("an integer from 0 to 65535"), so load.ts can report
+ * every bad key as `path: expected …, got … (from …)` without guessing from zod's wording.
+ */
+
+function expecting(what: string) {
+  return { error: `expected ${what}` };
+}
+
+function strict<S extends z.ZodRawShape>(shape: S) {
+  const keys = Object.keys(shape).join(', ');
+  return z.strictObject(shape, {
+    error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown key; expected one of: ${keys}` : 'expected an object'),
+  });
+}
+
+function int(min: number, max = Number.MAX_SAFE_INTEGER) {
+  const e = expecting(max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer from ${min} to ${max}`);
+  return z.number(e).int(e).min(min, e).max(max, e);
+}
+
+function num() {
+  return z.number(expecting('a number'));
+}
+
+function text(min = 0) {
+  const e = expecting(min > 0 ? `a string of at least ${min} characters` : 'a string');
+  return z.string(e).min(min, e);
+}
+
+function bool() {
+  return z.boolean(expecting('true or false'));
+}
+
+function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, expecting(`one of ${values.join(', ')}`));
+}
+
+function list<T extends z.ZodType>(item: T, nonEmpty = false) {
+  const e = expecting(nonEmpty ? 'a non-empty array' : 'an array');
+  return nonEmpty ? z.array(item, e).min(1, e) : z.array(item, e);
+}
+
+function dict<T extends z.ZodType>(value: T, key: z.ZodType<string> = z.string()) {
+  return z.record(key, value, expecting('an object'));
+}
+
+/** Glare's quota names; whether `:<type>` names a known type is checked in load.ts. */
+export const QUOTA_NAME = /^(max_artifact_number|max_uploaded_data)(?::([a-z][a-z0-9_]*))?$/;
+const quotaName = z.string().regex(QUOTA_NAME, expecting('max_artifact_number or max_uploaded_data, optionally followed by :<type>'));
+
+export const MODES = ['development', 'production'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const TokenSchema = strict({
+  token: text(16),
+  projectId: text(1),
+  userId: text(1),
+  roles: list(oneOf(ROLES), true),
+});
+
+const scalar = z.union([z.string(), z.number(), z.boolean()], expecting('a string, number or boolean'));
+const fieldValue = z.union([scalar, z.null(), z.array(scalar), z.record(z.string(), scalar)], expecting('a scalar, null, a list or an object of scalars'));
+
+/** Shape of `TypeSpec` (src/domain/builtin-types.ts); TypeRegistry checks the semantics. */
+const FieldSpecSchema = strict({
+  kind: oneOf(['string', 'integer', 'float', 'boolean', 'blob', 'blobDict']),
+  container: oneOf(['none', 'list', 'dict']).optional(),
+  description: text().optional(),
+  system: bool().optional(),
+  mutable: bool().optional(),
+  requiredOnActivate: bool().optional(),
+  nullable: bool().optional(),
+  default: fieldValue.optional(),
+  sortable: bool().optional(),
+  filterOps: list(oneOf(['eq', 'neq', 'in', 'like', 'gt', 'gte', 'lt', 'lte'])).optional(),
+  maxLength: int(0).optional(),
+  minLength: int(0).optional(),
+  pattern: text().optional(),
+  allowedValues: list(scalar).optional(),
+  minimum: num().optional(),
+  maximum: num().optional(),
+  maxItems: int(0).optional(),
+  maxBlobSize: int(0).optional(),
+  maxFolderSize: int(0).optional(),
+});
+
+const LinkSpecSchema = strict({
+  many: bool().optional(),
+  mutable: bool().optional(),
+  description: text().optional(),
+});
+
+const TypeSpecSchema = strict({
+  name: text(1),
+  displayName: text().optional(),
+  graphqlName: text(1).optional(),
+  uniqueVersions: bool().optional(),
+  fields: dict(FieldSpecSchema),
+  links: dict(LinkSpecSchema).optional(),
+});
+
+const GraphQLSchema = strict({
+  /** Defaults to on in development, off in production. */
+  introspection: bool().optional(),
+  /** The Apollo explorer landing page on GET /graphql; same default as introspection. */
+  explorer: bool().optional(),
+  maxDepth: int(1).default(12),
+  maxCost: int(1).default(5000),
+  maxAliases: int(0).default(20),
+  maxDirectives: int(0).default(30),
+  maxTokens: int(1).default(4000),
+  maxBatch: int(1).default(10),
+});
+
+export const ConfigSchema = strict({
+  mode: oneOf(MODES).default('development'),
+  host: text(1).default('127.0.0.1'),
+  port: int(0, 65535).default(4000),
+  dataDir: text(1).default('./data'),
+  logLevel: oneOf(LOG_LEVELS).optional(),
+  database: strict({ driver: z.literal('sqlite', expecting('"sqlite"')).default('sqlite'), path: text(1).optional() }).prefault({}),
+  blobs: strict({ driver: z.literal('fs', expecting('"fs"')).default('fs'), path: text(1).optional() }).prefault({}),
+  auth: strict({ tokens: list(TokenSchema).default([]) }).prefault({}),
+  graphql: GraphQLSchema.prefault({}),
+  http: strict({ bodyLimitBytes: int(1).default(1024 * 1024) }).prefault({}),
+  paging: strict({ defaultPageSize: int(1).default(25), maxPageSize: int(1).default(1000) })
+    // Only judged when maxPageSize itself is valid, so one mistake is reported once.
+    .refine((p) => p.maxPageSize < 1 || p.defaultPageSize <= p.maxPageSize, { path: ['defaultPageSize'], error: 'expected at most paging.maxPageSize' })
+    .prefault({}),
+  quotas: dict(int(-1), quotaName).default({}),
+  artifactTypes: list(TypeSpecSchema).default([]),
+  events: strict({ keep: int(0).default(100_000) }).prefault({}),
+}).transform((c) => {
+  const development = c.mode === 'development';
+  return {
+    ...c,
+    logLevel: c.logLevel ?? (development ? 'info' : 'warn'),
+    database: { driver: c.database.driver, path: c.database.path ?? join(c.dataDir, 'vitrine.sqlite') },
+    blobs: { driver: c.blobs.driver, path: c.blobs.path ?? join(c.dataDir, 'blobs') },
+    graphql: { ...c.graphql, introspection: c.graphql.introspection ?? development, explorer: c.graphql.explorer ?? development },
+  };
+});
+
+type DeepReadonly<T> = T extends (infer I)[] ? readonly DeepReadonly<I>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
+
+export type Config = DeepReadonly<z.output<typeof ConfigSchema>>;
+export type TokenConfig = Config['auth']['tokens'][number];
+export type GraphQLLimits = Config['graphql'];
+export type Mode = Config['mode'];

@@ -1,0 +1,118 @@
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import { fastifyApolloHandler } from '@as-integrations/fastify';
+import { ApolloArmor } from '@escape.tech/graphql-armor';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { GraphQLSchema } from 'graphql';
+import type { ArtifactBackend } from '../backends/port';
+import type { GraphQLLimits, Mode } from '../config/schema';
+import { VitrineError } from '../domain/errors';
+import type { Authenticate } from '../http/auth';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
+import { createGraphQLContext, type GraphQLContext } from './context';
+import { asRequestError, createErrorFormatter, errorBody, rejectAs } from './errors';
+
+/**
+ * GraphQL over HTTP at /graphql (POST and GET) with Apollo Server on Fastify, hardened:
+ * graphql-armor limits depth, cost, aliases and directives during validation (and hides
+ * field suggestions in production); the parser stops at `maxTokens`; batches are capped
+ * before Apollo sees them; CSRF prevention requires a preflighted request.
+ */
+export interface GraphQLServerOptions {
+  schema: GraphQLSchema;
+  backend: ArtifactBackend;
+  authenticate: Authenticate;
+  mode: Mode;
+  limits: GraphQLLimits;
+  /** Fastify's body limit, for the 413 message. */
+  bodyLimitBytes: number;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+export const GRAPHQL_PATH = '/graphql';
+
+export async function registerGraphQL(app: FastifyInstance, options: GraphQLServerOptions): Promise<void> {
+  const apollo = createApollo(options);
+  await apollo.start();
+  app.addHook('onClose', async () => apollo.stop());
+
+  const handler = fastifyApolloHandler<GraphQLContext>(apollo, {
+    context: async (request) => {
+      try {
+        return createGraphQLContext(options.authenticate(request.headers), options.backend);
+      } catch (err) {
+        throw err instanceof VitrineError ? asRequestError(err) : err;
+      }
+    },
+  });
+
+  await app.register(async (scope) => {
+    scope.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => replyToHttpError(error, request, reply, options.bodyLimitBytes));
+    // Apollo would run every operation of a batch; refuse oversized batches before it sees them.
+    scope.addHook('preHandler', async (request, reply) => {
+      if (Array.isArray(request.body) && request.body.length > options.limits.maxBatch) {
+        return reply.code(400).send(errorBody('BATCH_TOO_LARGE', `a batch may hold at most ${options.limits.maxBatch} operations, got ${request.body.length}`));
+      }
+    });
+    scope.route({ method: ['GET', 'POST'], url: GRAPHQL_PATH, handler });
+  });
+}
+
+function createApollo(options: GraphQLServerOptions): ApolloServer<GraphQLContext> {
+  const { limits, mode } = options;
+  const production = mode === 'production';
+  const armor = new ApolloArmor({
+    maxDepth: { n: limits.maxDepth, propagateOnRejection: false, onReject: [rejectAs('QUERY_TOO_DEEP')] },
+    costLimit: { maxCost: limits.maxCost, propagateOnRejection: false, onReject: [rejectAs('QUERY_TOO_COSTLY')] },
+    maxAliases: { n: limits.maxAliases, propagateOnRejection: false, onReject: [rejectAs('TOO_MANY_ALIASES')] },
+    maxDirectives: { n: limits.maxDirectives, propagateOnRejection: false, onReject: [rejectAs('TOO_MANY_DIRECTIVES')] },
+    // Armor's token limit turns syntax errors into HTTP 500 under Apollo 5; the parser's own
+    // maxTokens (parseOptions below) rejects the same documents as parse errors.
+    maxTokens: { enabled: false },
+    blockFieldSuggestion: { enabled: production },
+  });
+  const protection = armor.protect();
+
+  return new ApolloServer<GraphQLContext>({
+    schema: options.schema,
+    introspection: limits.introspection,
+    csrfPrevention: true,
+    allowBatchedHttpRequests: true,
+    parseOptions: { maxTokens: limits.maxTokens },
+    validationRules: protection.validationRules,
+    includeStacktraceInErrorResponses: false,
+    // main.ts owns the signals and closes Fastify, which stops Apollo.
+    stopOnTerminationSignals: false,
+    logger: options.logger,
+    formatError: createErrorFormatter(options.logger),
+    plugins: [
+      ...protection.plugins,
+      limits.explorer ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }) : ApolloServerPluginLandingPageDisabled(),
+      countOperations(options.metrics),
+    ],
+  });
+}
+
+function countOperations(metrics: Metrics): ApolloServerPlugin<GraphQLContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ operation, errors }) {
+          metrics.graphqlOperations.inc({ type: operation?.operation ?? 'unknown', outcome: errors?.length ? 'error' : 'success' });
+        },
+      };
+    },
+  };
+}
+
+/** Errors Fastify raises before Apollo runs (body too large, malformed JSON) as GraphQL-shaped bodies. */
+function replyToHttpError(error: Error & { statusCode?: number }, request: FastifyRequest, reply: FastifyReply, bodyLimitBytes: number): FastifyReply {
+  const status = error.statusCode ?? 500;
+  if (status === 413) return reply.code(413).send(errorBody('PAYLOAD_TOO_LARGE', `the request body is larger than ${bodyLimitBytes} bytes`));
+  if (status >= 400 && status < 500) return reply.code(status).send(errorBody('BAD_REQUEST', error.message));
+  request.log.error({ err: error }, 'unexpected error in the GraphQL route');
+  return reply.code(500).send(errorBody('INTERNAL', 'Unexpected error'));
+}

@@ -1,0 +1,503 @@
+import Database from 'better-sqlite3';
+import type { ArtifactRecord, BlobRecord, LinkRecord, MemberRecord, Status, Visibility } from '../../domain/artifact';
+import { fail, VitrineError } from '../../domain/errors';
+import { encodeVersion } from '../../domain/semver';
+import { applyMigrations } from './migrations';
+import type { Condition, CountLimit, ListQuery, MetadataStore, NewEvent, StoredEvent, Usage } from './port';
+import { compileCount, compileList, sqliteDialect } from './sql';
+
+/**
+ * MetadataStore on an embedded SQLite file (better-sqlite3, synchronous). Each write is one
+ * IMMEDIATE transaction, so its row changes and its event commit together and concurrent
+ * writers queue on the busy timeout instead of failing halfway. Child rows (tags,
+ * properties, members, links, blobs) go with their artifact through ON DELETE CASCADE.
+ */
+export interface SqliteMetadataStoreOptions {
+  /** A file path, or ':memory:'. */
+  path: string;
+  /** How long a writer waits for another connection's lock before SQLITE_BUSY. */
+  busyTimeoutMs?: number;
+}
+
+interface ArtifactRow {
+  id: string;
+  type_name: string;
+  name: string;
+  version: string;
+  status: Status;
+  visibility: Visibility;
+  owner: string;
+  fields: string;
+  created_at: string;
+  updated_at: string;
+  activated_at: string | null;
+  revision: number;
+}
+
+interface EventRow {
+  seq: number;
+  kind: NewEvent['kind'];
+  artifact_id: string;
+  type_name: string;
+  owner: string;
+  visibility: Visibility;
+  from_status: Status | null;
+  to_status: Status | null;
+  revision: number;
+  at: string;
+  snapshot: string;
+}
+
+interface BlobRow {
+  artifact_id: string;
+  field: string;
+  key: string;
+  status: BlobRecord['status'];
+  size: number | null;
+  md5: string | null;
+  sha256: string | null;
+  sha512: string | null;
+  content_type: string | null;
+  external: number;
+  url: string | null;
+  store: string | null;
+  location: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+const ARTIFACT_COLUMNS = 'a.id, a.type_name, a.name, a.version, a.status, a.visibility, a.owner, a.fields, a.created_at, a.updated_at, a.activated_at, a.revision';
+/** Id lists travel as one JSON parameter, so a statement is prepared once whatever the count. */
+const IDS = '(SELECT value FROM json_each(?))';
+const STATEMENT_CACHE_SIZE = 256;
+
+export class SqliteMetadataStore implements MetadataStore {
+  private readonly db: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
+  /** One reusable transaction wrapper: `.immediate(fn)` runs fn inside BEGIN IMMEDIATE. */
+  private readonly transaction: Database.Transaction<(fn: () => unknown) => unknown>;
+
+  constructor(options: SqliteMetadataStoreOptions) {
+    this.db = new Database(options.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
+    this.transaction = this.db.transaction((fn: () => unknown) => fn());
+  }
+
+  /** The underlying connection, for diagnostics and tests; writes through it bypass the event log. */
+  get database(): Database.Database {
+    return this.db;
+  }
+
+  async migrate(): Promise<void> {
+    applyMigrations(this.db);
+  }
+
+  async ping(): Promise<void> {
+    this.stmt('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    if (!this.db.open) return;
+    this.statements.clear();
+    // Recommended before closing: refreshes planner statistics where they have gone stale.
+    this.db.pragma('optimize');
+    this.db.close();
+  }
+
+  // ---- artifacts -------------------------------------------------------------------------
+
+  async insertArtifact(artifact: ArtifactRecord, event: NewEvent, options: { unique: boolean; limit?: CountLimit }): Promise<StoredEvent> {
+    return this.write(() => {
+      this.insertRow(artifact, options.unique);
+      this.insertChildren(artifact);
+      if (options.limit) this.enforceLimit(artifact, options.limit);
+      return this.appendEvent(event);
+    });
+  }
+
+  async replaceArtifact(next: ArtifactRecord, expectedRevision: number, event: NewEvent, options: { unique: boolean }): Promise<StoredEvent> {
+    if (next.revision !== expectedRevision + 1) {
+      fail('INTERNAL', `replaceArtifact: next.revision must be ${expectedRevision + 1}, got ${next.revision}`);
+    }
+    return this.write(() => {
+      const v = encodeVersion(next.version);
+      const changed = this.guardUnique(() =>
+        this.stmt(
+          `UPDATE artifacts SET type_name = ?, name = ?, version = ?, version_prefix = ?, version_suffix = ?, version_meta = ?,
+             status = ?, visibility = ?, owner = ?, fields = ?, created_at = ?, updated_at = ?, activated_at = ?, revision = ?, unique_scope = ?
+           WHERE id = ? AND revision = ?`,
+        ).run(
+          next.typeName, next.name, next.version, v.prefix, v.suffix, v.meta,
+          next.status, next.visibility, next.owner, JSON.stringify(next.fields), next.createdAt, next.updatedAt, next.activatedAt, next.revision,
+          options.unique ? 1 : null, next.id, expectedRevision,
+        ).changes,
+      );
+      if (changed === 0) this.failMissingOrStale(next.id, expectedRevision);
+      this.stmt('DELETE FROM artifact_tags WHERE artifact_id = ?').run(next.id);
+      this.stmt('DELETE FROM artifact_properties WHERE artifact_id = ?').run(next.id);
+      this.insertChildren(next);
+      return this.appendEvent(event);
+    });
+  }
+
+  async deleteArtifact(id: string, expectedRevision: number, event: NewEvent): Promise<{ event: StoredEvent; blobs: BlobRecord[] }> {
+    return this.write(() => {
+      const blobs = this.loadBlobs([id])[0];
+      if (this.stmt('DELETE FROM artifacts WHERE id = ? AND revision = ?').run(id, expectedRevision).changes === 0) {
+        this.failMissingOrStale(id, expectedRevision);
+      }
+      return { event: this.appendEvent(event), blobs };
+    });
+  }
+
+  async getArtifacts(ids: readonly string[]): Promise<(ArtifactRecord | null)[]> {
+    if (ids.length === 0) return [];
+    const rows = this.stmt(`SELECT ${ARTIFACT_COLUMNS} FROM artifacts a WHERE a.id IN ${IDS}`).all(JSON.stringify([...new Set(ids)])) as ArtifactRow[];
+    const byId = new Map(this.hydrate(rows).map((r) => [r.id, r]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+
+  async listArtifacts(query: ListQuery): Promise<ArtifactRecord[]> {
+    const { sql, params } = compileList(sqliteDialect, query, ARTIFACT_COLUMNS);
+    return this.hydrate(this.stmt(sql).all(...params) as ArtifactRow[]);
+  }
+
+  async countArtifacts(where: Condition): Promise<number> {
+    const { sql, params } = compileCount(sqliteDialect, where);
+    return (this.stmt(sql).get(...params) as { n: number }).n;
+  }
+
+  /** The query plan of `listArtifacts(query)`, one `EXPLAIN QUERY PLAN` detail line per step. */
+  explainList(query: ListQuery): string[] {
+    const { sql, params } = compileList(sqliteDialect, query, ARTIFACT_COLUMNS);
+    return (this.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail);
+  }
+
+  /**
+   * Loads many artifacts in one transaction, without events or quota checks: for imports,
+   * benchmarks and test fixtures. Returns how many were written.
+   */
+  bulkLoad(artifacts: readonly ArtifactRecord[], options: { unique?: boolean } = {}): number {
+    return this.write(() => {
+      for (const a of artifacts) {
+        this.insertRow(a, options.unique ?? false);
+        this.insertChildren(a);
+      }
+      return artifacts.length;
+    });
+  }
+
+  // ---- members ---------------------------------------------------------------------------
+
+  async getMembers(artifactIds: readonly string[]): Promise<MemberRecord[][]> {
+    const rows = this.stmt(
+      `SELECT artifact_id AS artifactId, member, status, created_at AS createdAt, updated_at AS updatedAt
+       FROM artifact_members WHERE artifact_id IN ${IDS} ORDER BY created_at, member`,
+    ).all(JSON.stringify(artifactIds)) as MemberRecord[];
+    return groupBy(artifactIds, rows, (m) => m.artifactId);
+  }
+
+  async insertMember(member: MemberRecord, event: NewEvent): Promise<StoredEvent> {
+    return this.write(() => {
+      this.bumpRevision(member.artifactId, event);
+      try {
+        this.stmt('INSERT INTO artifact_members (artifact_id, member, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)')
+          .run(member.artifactId, member.member, member.status, member.createdAt, member.updatedAt);
+      } catch (err) {
+        if (constraintOf(err) === 'SQLITE_CONSTRAINT_PRIMARYKEY') fail('MEMBER_EXISTS', `project ${member.member} is already a member`);
+        throw err;
+      }
+      return this.appendEvent(event);
+    });
+  }
+
+  async updateMember(member: MemberRecord, event: NewEvent): Promise<StoredEvent> {
+    return this.write(() => {
+      this.bumpRevision(member.artifactId, event);
+      const changed = this.stmt('UPDATE artifact_members SET status = ?, updated_at = ? WHERE artifact_id = ? AND member = ?')
+        .run(member.status, member.updatedAt, member.artifactId, member.member).changes;
+      if (changed === 0) fail('MEMBER_NOT_FOUND', `project ${member.member} is not a member`);
+      return this.appendEvent(event);
+    });
+  }
+
+  async deleteMember(artifactId: string, member: string, event: NewEvent): Promise<StoredEvent> {
+    return this.write(() => {
+      this.bumpRevision(artifactId, event);
+      if (this.stmt('DELETE FROM artifact_members WHERE artifact_id = ? AND member = ?').run(artifactId, member).changes === 0) {
+        fail('MEMBER_NOT_FOUND', `project ${member} is not a member`);
+      }
+      return this.appendEvent(event);
+    });
+  }
+
+  // ---- links -----------------------------------------------------------------------------
+
+  async getLinks(sourceIds: readonly string[]): Promise<LinkRecord[][]> {
+    const rows = this.stmt(
+      `SELECT source_id AS sourceId, name, target_id AS targetId, created_at AS createdAt
+       FROM artifact_links WHERE source_id IN ${IDS} ORDER BY name, created_at, target_id`,
+    ).all(JSON.stringify(sourceIds)) as LinkRecord[];
+    return groupBy(sourceIds, rows, (l) => l.sourceId);
+  }
+
+  async insertLink(link: LinkRecord, replace: boolean, event: NewEvent): Promise<StoredEvent> {
+    return this.write(() => {
+      this.bumpRevision(link.sourceId, event);
+      if (replace) {
+        this.stmt('DELETE FROM artifact_links WHERE source_id = ? AND name = ? AND target_id <> ?').run(link.sourceId, link.name, link.targetId);
+      }
+      // Links are soft references: a target deleted later leaves a dangling link (resolved as
+      // null), but a link must name an existing artifact when it is made.
+      if (!this.stmt('SELECT 1 FROM artifacts WHERE id = ?').get(link.targetId)) fail('LINK_INVALID', `link target ${link.targetId} does not exist`);
+      // An existing identical link stays as it is (with its createdAt): adding it is idempotent.
+      this.stmt('INSERT INTO artifact_links (source_id, name, target_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (source_id, name, target_id) DO NOTHING')
+        .run(link.sourceId, link.name, link.targetId, link.createdAt);
+      return this.appendEvent(event);
+    });
+  }
+
+  async deleteLinks(sourceId: string, name: string, targetId: string | undefined, event: NewEvent): Promise<{ event: StoredEvent; removed: number }> {
+    return this.write(() => {
+      this.bumpRevision(sourceId, event);
+      const removed = targetId === undefined
+        ? this.stmt('DELETE FROM artifact_links WHERE source_id = ? AND name = ?').run(sourceId, name).changes
+        : this.stmt('DELETE FROM artifact_links WHERE source_id = ? AND name = ? AND target_id = ?').run(sourceId, name, targetId).changes;
+      return { event: this.appendEvent(event), removed };
+    });
+  }
+
+  // ---- blobs -----------------------------------------------------------------------------
+
+  async getBlobs(artifactIds: readonly string[]): Promise<BlobRecord[][]> {
+    return this.loadBlobs(artifactIds);
+  }
+
+  private loadBlobs(artifactIds: readonly string[]): BlobRecord[][] {
+    const rows = this.stmt(`SELECT * FROM artifact_blobs WHERE artifact_id IN ${IDS} ORDER BY field, key`).all(JSON.stringify(artifactIds)) as BlobRow[];
+    return groupBy(artifactIds, rows.map(blobFromRow), (b) => b.artifactId);
+  }
+
+  // ---- events ----------------------------------------------------------------------------
+
+  async readEvents(afterSeq: number, limit: number): Promise<StoredEvent[]> {
+    const rows = this.stmt('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?').all(afterSeq, Math.max(0, Math.floor(limit))) as EventRow[];
+    return rows.map(eventFromRow);
+  }
+
+  async pruneEvents(keep: number): Promise<void> {
+    // Deletes up to the newest event that is not kept; with fewer than `keep + 1` events the bound is NULL and nothing goes.
+    this.stmt('DELETE FROM events WHERE seq <= (SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?)').run(Math.max(0, Math.floor(keep)));
+  }
+
+  // ---- quotas ----------------------------------------------------------------------------
+
+  async getQuotas(projectId: string): Promise<Record<string, number>> {
+    const rows = this.stmt('SELECT name, value FROM quotas WHERE project_id = ? ORDER BY name').all(projectId) as { name: string; value: number }[];
+    return Object.fromEntries(rows.map((r) => [r.name, r.value]));
+  }
+
+  async setQuotas(projectId: string, quotas: Record<string, number>): Promise<void> {
+    this.write(() => {
+      this.stmt('DELETE FROM quotas WHERE project_id = ?').run(projectId);
+      const insert = this.stmt('INSERT INTO quotas (project_id, name, value) VALUES (?, ?, ?)');
+      for (const [name, value] of Object.entries(quotas)) insert.run(projectId, name, value);
+    });
+  }
+
+  async usage(projectId: string): Promise<Usage> {
+    const rows = this.stmt(
+      // Correlated per artifact so only the project's blob rows are read, through their primary key.
+      `SELECT a.type_name AS typeName, COUNT(*) AS n,
+         COALESCE(SUM((SELECT SUM(b.size) FROM artifact_blobs b WHERE b.artifact_id = a.id AND b.external = 0)), 0) AS bytes
+       FROM artifacts a
+       WHERE a.owner = ? AND a.status <> 'deleted'
+       GROUP BY a.type_name ORDER BY a.type_name`,
+    ).all(projectId) as { typeName: string; n: number; bytes: number }[];
+    return {
+      projectId,
+      counts: Object.fromEntries(rows.map((r) => [r.typeName, r.n])),
+      bytes: Object.fromEntries(rows.map((r) => [r.typeName, r.bytes])),
+    };
+  }
+
+  // ---- internals -------------------------------------------------------------------------
+
+  private write<R>(fn: () => R): R {
+    return this.transaction.immediate(fn) as R;
+  }
+
+  /** Prepared statements by SQL text; least recently used ones are dropped past the cap. */
+  private stmt(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (s) {
+      this.statements.delete(sql);
+    } else {
+      s = this.db.prepare(sql);
+      if (this.statements.size >= STATEMENT_CACHE_SIZE) this.statements.delete(this.statements.keys().next().value as string);
+    }
+    this.statements.set(sql, s);
+    return s;
+  }
+
+  private insertRow(a: ArtifactRecord, unique: boolean): void {
+    const v = encodeVersion(a.version);
+    this.guardUnique(() =>
+      this.stmt(
+        `INSERT INTO artifacts (id, type_name, name, version, version_prefix, version_suffix, version_meta, status, visibility, owner,
+           fields, created_at, updated_at, activated_at, revision, unique_scope)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        a.id, a.typeName, a.name, a.version, v.prefix, v.suffix, v.meta, a.status, a.visibility, a.owner,
+        JSON.stringify(a.fields), a.createdAt, a.updatedAt, a.activatedAt, a.revision, unique ? 1 : null,
+      ),
+    );
+  }
+
+  /** Runs a write on `artifacts`, turning uniqueness violations into the domain's codes. */
+  private guardUnique<R>(fn: () => R): R {
+    try {
+      return fn();
+    } catch (err) {
+      const code = constraintOf(err);
+      if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new VitrineError('DUPLICATE_ID', 'an artifact with this id exists');
+      if (code === 'SQLITE_CONSTRAINT_UNIQUE') throw new VitrineError('DUPLICATE_VERSION', 'an artifact with this type, owner, name and version exists');
+      throw err;
+    }
+  }
+
+  private insertChildren(a: ArtifactRecord): void {
+    const tag = this.stmt('INSERT INTO artifact_tags (artifact_id, tag, position) VALUES (?, ?, ?)');
+    [...new Set(a.tags)].forEach((t, i) => tag.run(a.id, t, i));
+    const property = this.stmt('INSERT INTO artifact_properties (artifact_id, name, value) VALUES (?, ?, ?)');
+    for (const [name, value] of Object.entries(a.properties)) property.run(a.id, name, value);
+  }
+
+  /** Counts the owner's other live artifacts inside the write's transaction; a negative limit means unlimited (Glare's -1). */
+  private enforceLimit(a: ArtifactRecord, limit: CountLimit): void {
+    const count = (typeName: string | null) =>
+      (this.stmt(`SELECT COUNT(*) AS n FROM artifacts WHERE owner = ? AND (? IS NULL OR type_name = ?) AND status <> 'deleted' AND id <> ?`)
+        .get(a.owner, typeName, typeName, a.id) as { n: number }).n;
+    if (limit.maxTotal !== undefined && limit.maxTotal >= 0 && count(null) >= limit.maxTotal) {
+      fail('QUOTA_EXCEEDED', `project ${a.owner} may have at most ${limit.maxTotal} artifacts`, { limit: limit.maxTotal });
+    }
+    if (limit.maxOfType !== undefined && limit.maxOfType >= 0 && count(a.typeName) >= limit.maxOfType) {
+      fail('QUOTA_EXCEEDED', `project ${a.owner} may have at most ${limit.maxOfType} ${a.typeName}`, { limit: limit.maxOfType, typeName: a.typeName });
+    }
+  }
+
+  /** Member and link writes change the artifact too: its revision moves to the event's, guarded by CAS. */
+  private bumpRevision(artifactId: string, event: NewEvent): void {
+    const expected = event.revision - 1;
+    const changed = this.stmt('UPDATE artifacts SET revision = ?, updated_at = ? WHERE id = ? AND revision = ?')
+      .run(event.revision, event.at, artifactId, expected).changes;
+    if (changed === 0) this.failMissingOrStale(artifactId, expected);
+  }
+
+  private failMissingOrStale(id: string, expectedRevision: number): never {
+    const row = this.stmt('SELECT revision FROM artifacts WHERE id = ?').get(id) as { revision: number } | undefined;
+    if (!row) fail('NOT_FOUND', `artifact ${id} does not exist`);
+    return fail('REVISION_CONFLICT', `artifact ${id} is at revision ${row.revision}, not ${expectedRevision}`, { revision: row.revision });
+  }
+
+  private appendEvent(e: NewEvent): StoredEvent {
+    const { lastInsertRowid } = this.stmt(
+      `INSERT INTO events (kind, artifact_id, type_name, owner, visibility, from_status, to_status, revision, at, snapshot)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(e.kind, e.artifactId, e.typeName, e.owner, e.visibility, e.from ?? null, e.to ?? null, e.revision, e.at, JSON.stringify(e.snapshot));
+    return { ...e, seq: Number(lastInsertRowid) };
+  }
+
+  /** Rows to records, with tags and properties loaded in one query each for the whole page. */
+  private hydrate(rows: ArtifactRow[]): ArtifactRecord[] {
+    if (rows.length === 0) return [];
+    const ids = JSON.stringify(rows.map((r) => r.id));
+    const tags = new Map<string, string[]>();
+    for (const t of this.stmt(`SELECT artifact_id, tag FROM artifact_tags WHERE artifact_id IN ${IDS} ORDER BY artifact_id, position`).all(ids) as { artifact_id: string; tag: string }[]) {
+      push(tags, t.artifact_id, t.tag);
+    }
+    const properties = new Map<string, [string, string][]>();
+    for (const p of this.stmt(`SELECT artifact_id, name, value FROM artifact_properties WHERE artifact_id IN ${IDS} ORDER BY artifact_id, name`).all(ids) as { artifact_id: string; name: string; value: string }[]) {
+      push(properties, p.artifact_id, [p.name, p.value]);
+    }
+    return rows.map((r) => ({
+      id: r.id,
+      typeName: r.type_name,
+      name: r.name,
+      version: r.version,
+      status: r.status,
+      visibility: r.visibility,
+      owner: r.owner,
+      tags: tags.get(r.id) ?? [],
+      // fromEntries defines own properties, so even a property named __proto__ survives.
+      properties: Object.fromEntries(properties.get(r.id) ?? []),
+      fields: JSON.parse(r.fields) as ArtifactRecord['fields'],
+      createdAt: r.created_at,
+      updatedAt: r.updated_at,
+      activatedAt: r.activated_at,
+      revision: r.revision,
+    }));
+  }
+}
+
+/**
+ * The SQLite constraint code of an error, if it is one. Duck-typed on purpose: the native
+ * addon keeps the SqliteError class of whichever module instance loaded it first, so
+ * `instanceof` fails when the module is loaded again (jest's per-file module registries).
+ */
+function constraintOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT') ? code : undefined;
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+/** One list per key, in the order of `keys` (repeated keys get the same rows). */
+function groupBy<T>(keys: readonly string[], rows: T[], keyOf: (row: T) => string): T[][] {
+  const groups = new Map<string, T[]>();
+  for (const row of rows) push(groups, keyOf(row), row);
+  return keys.map((k) => [...(groups.get(k) ?? [])]);
+}
+
+function blobFromRow(r: BlobRow): BlobRecord {
+  return {
+    artifactId: r.artifact_id,
+    field: r.field,
+    key: r.key,
+    status: r.status,
+    size: r.size,
+    md5: r.md5,
+    sha256: r.sha256,
+    sha512: r.sha512,
+    contentType: r.content_type,
+    external: r.external !== 0,
+    url: r.url,
+    store: r.store,
+    location: r.location,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+function eventFromRow(r: EventRow): StoredEvent {
+  return {
+    seq: r.seq,
+    kind: r.kind,
+    artifactId: r.artifact_id,
+    typeName: r.type_name,
+    owner: r.owner,
+    visibility: r.visibility,
+    ...(r.from_status !== null ? { from: r.from_status } : {}),
+    ...(r.to_status !== null ? { to: r.to_status } : {}),
+    revision: r.revision,
+    at: r.at,
+    snapshot: JSON.parse(r.snapshot) as ArtifactRecord,
+  };
+}

@@ -1,0 +1,64 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BlobRecord } from '../../src/domain/artifact';
+import type { MetadataStore } from '../../src/storage/metadata/port';
+import { SqliteMetadataStore } from '../../src/storage/metadata/sqlite';
+import { metadataStoreContract } from './metadata-store.contract';
+
+/** Runs the contract against a fresh file-backed database per test (WAL needs a real file). */
+const dirs = new Map<MetadataStore, string>();
+
+metadataStoreContract(
+  'SqliteMetadataStore',
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vitrine-contract-'));
+    const store = new SqliteMetadataStore({ path: join(dir, 'metadata.db') });
+    dirs.set(store, dir);
+    return store;
+  },
+  (store) => {
+    rmSync(dirs.get(store)!, { recursive: true, force: true });
+    dirs.delete(store);
+  },
+  // Blob writes are not in the port yet: seed the rows directly.
+  {
+    seedBlobs: (store, blobs: BlobRecord[]) => {
+      const insert = (store as SqliteMetadataStore).database.prepare(
+        `INSERT INTO artifact_blobs (artifact_id, field, key, status, size, md5, sha256, sha512, content_type, external, url, store, location, created_at, updated_at)
+         VALUES (@artifactId, @field, @key, @status, @size, @md5, @sha256, @sha512, @contentType, @external, @url, @store, @location, @createdAt, @updatedAt)`,
+      );
+      for (const b of blobs) insert.run({ ...b, external: b.external ? 1 : 0 });
+    },
+  },
+);
+
+describe('SqliteMetadataStore specifics', () => {
+  it('works in memory too', async () => {
+    const store = new SqliteMetadataStore({ path: ':memory:' });
+    await store.migrate();
+    await store.ping();
+    expect(await store.countArtifacts({ op: 'true' })).toBe(0);
+    await store.close();
+    await store.close();
+  });
+
+  it('uses WAL, NORMAL sync and foreign keys on a file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vitrine-pragmas-'));
+    const store = new SqliteMetadataStore({ path: join(dir, 'metadata.db') });
+    try {
+      const db = store.database;
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(db.pragma('synchronous', { simple: true })).toBe(1);
+      expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
+      expect(db.pragma('busy_timeout', { simple: true })).toBeGreaterThan(0);
+      await store.migrate();
+      await store.migrate();
+      const applied = db.prepare('SELECT id FROM schema_migrations').all();
+      expect(applied).toEqual([{ id: '0001_artifacts' }]);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
