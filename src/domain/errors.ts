@@ -40,6 +40,20 @@ export const ERRORS = {
   LINK_INVALID: { status: 400, summary: 'A link target does not exist, is not visible, or is the artifact itself.' },
   QUOTA_EXCEEDED: { status: 413, summary: 'A project quota would be exceeded.' },
 
+  // data plane
+  BLOB_BUSY: { status: 409, summary: 'Another upload of this blob is running.' },
+  BLOB_NOT_READY: { status: 409, summary: 'The blob has no complete data yet (never uploaded, or an upload is running).' },
+  BLOB_TOO_LARGE: { status: 413, summary: 'The upload is larger than the blob field allows.' },
+  SIZE_MISMATCH: { status: 400, summary: 'The uploaded size differs from the size the client announced.' },
+  CHECKSUM_MISMATCH: { status: 400, summary: 'The uploaded bytes do not match the checksum the client announced.' },
+  RANGE_NOT_SATISFIABLE: { status: 416, summary: 'The requested byte range lies outside the blob.' },
+  PRECONDITION_FAILED: { status: 412, summary: 'A conditional request header (If-Match, If-Unmodified-Since) did not hold.' },
+  SIGNATURE_INVALID: { status: 403, summary: 'A signed URL is malformed, tampered with, or for another blob.' },
+  SIGNATURE_EXPIRED: { status: 403, summary: 'A signed URL has expired.' },
+  URL_FORBIDDEN: { status: 400, summary: 'An external URL is malformed or points to a private, loopback or otherwise disallowed address.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The request\'s Content-Type is not accepted here.' },
+  GONE: { status: 410, summary: 'The artifact or upload disappeared while the request ran (deleted, or swept after a crash).' },
+
   // GraphQL request limits
   BAD_REQUEST: { status: 400, summary: 'The HTTP request is malformed (bad JSON, missing query, CSRF check failed).' },
   BAD_USER_INPUT: { status: 400, summary: 'A variable or argument value does not fit its GraphQL type.' },

@@ -1,23 +1,17 @@
 import type { ArtifactRecord, BlobRecord, FieldValue, LinkRecord, MemberRecord, Scalar } from '../../src/domain/artifact';
 import { VitrineError, type ErrorCode } from '../../src/domain/errors';
 import { encodeVersion } from '../../src/domain/semver';
-import type { Condition, Keyset, MetadataStore, NewEvent, SortKey, SortTarget, StoredEvent, Target } from '../../src/storage/metadata/port';
+import type { ArtifactWrite, Condition, Keyset, MetadataStore, NewEvent, SortKey, SortTarget, StoredEvent, Target, UploadRecord } from '../../src/storage/metadata/port';
 
 /**
  * The behaviour every MetadataStore adapter must show. Each test gets a fresh, empty store
  * from `makeStore` (the suite calls `migrate()` itself) and closes it afterwards.
- * `hooks.seedBlobs` writes blob rows directly until the port has blob writes; the blob
- * tests are only defined when it is given.
  */
-export interface ContractHooks {
-  seedBlobs?: (store: MetadataStore, blobs: BlobRecord[]) => Promise<void> | void;
-}
 
 export function metadataStoreContract(
   name: string,
   makeStore: () => Promise<MetadataStore>,
   cleanup?: (store: MetadataStore) => Promise<void> | void,
-  hooks: ContractHooks = {},
 ): void {
   describe(`MetadataStore contract: ${name}`, () => {
     let store: MetadataStore;
@@ -378,28 +372,124 @@ export function metadataStoreContract(
       });
     });
 
-    if (hooks.seedBlobs) {
-      const seedBlobs = hooks.seedBlobs;
-      describe('blobs', () => {
-        it('lists blobs per id sorted by field then key, returns them on delete, and counts stored bytes in usage', async () => {
-          const a = artifact(1, { owner: 'p1', typeName: 'widgets' });
-          const b = artifact(2, { owner: 'p1', typeName: 'gadgets' });
-          await insert(a);
-          await insert(b);
-          const blobsOfA = [blob(a.id, 'files', 'b.txt', 5), blob(a.id, 'files', 'a.txt', 7), blob(a.id, 'blob', '', 100), { ...blob(a.id, 'remote', '', 1000), external: true, url: 'https://example.com/x', store: null, location: null }];
-          await seedBlobs(store, [...blobsOfA, blob(b.id, 'blob', '', 3)]);
+    describe('blobs', () => {
+      it('lists blobs per id sorted by field then key, returns them on delete, and counts stored bytes in usage', async () => {
+        const a = artifact(1, { owner: 'p1', typeName: 'widgets' });
+        const b = artifact(2, { owner: 'p1', typeName: 'gadgets' });
+        await insert(a);
+        await insert(b);
+        const blobsOfA = [blob(a.id, 'files', 'b.txt', 5), blob(a.id, 'files', 'a.txt', 7), blob(a.id, 'blob', '', 100), { ...blob(a.id, 'remote', '', 1000), external: true, url: 'https://example.com/x', store: null, location: null }];
+        const lastA = await putBlobs(a, blobsOfA);
+        await putBlobs(b, [blob(b.id, 'blob', '', 3)]);
 
-          const sortedA = [blobsOfA[2], blobsOfA[1], blobsOfA[0], blobsOfA[3]];
-          expect(await store.getBlobs([a.id, uuid(9), b.id])).toEqual([sortedA, [], [blob(b.id, 'blob', '', 3)]]);
-          expect(await store.usage('p1')).toEqual({ projectId: 'p1', counts: { widgets: 1, gadgets: 1 }, bytes: { widgets: 112, gadgets: 3 } });
+        const sortedA = [blobsOfA[2], blobsOfA[1], blobsOfA[0], blobsOfA[3]];
+        expect(await store.getBlobs([a.id, uuid(9), b.id])).toEqual([sortedA, [], [blob(b.id, 'blob', '', 3)]]);
+        expect(await store.usage('p1')).toEqual({ projectId: 'p1', counts: { widgets: 1, gadgets: 1 }, bytes: { widgets: 112, gadgets: 3 } });
+        expect(await store.referencedLocations('file', [blobsOfA[0].location!, 'nowhere', blob(b.id, 'blob', '', 3).location!])).toEqual(new Set([blobsOfA[0].location, blob(b.id, 'blob', '', 3).location]));
 
-          const deleted = await store.deleteArtifact(a.id, 1, eventFor('deleted', a));
-          expect(deleted.blobs).toEqual(sortedA);
-          expect(await store.getBlobs([a.id])).toEqual([[]]);
-          expect(await store.usage('p1')).toEqual({ projectId: 'p1', counts: { gadgets: 1 }, bytes: { gadgets: 3 } });
-        });
+        const deleted = await store.deleteArtifact(a.id, lastA.revision, eventFor('deleted', lastA));
+        expect(deleted.blobs).toEqual(sortedA);
+        expect(await store.getBlobs([a.id])).toEqual([[]]);
+        expect(await store.usage('p1')).toEqual({ projectId: 'p1', counts: { gadgets: 1 }, bytes: { gadgets: 3 } });
       });
-    }
+
+      it('replaces a blob with putBlob, returning the previous one, and deletes it with deleteBlob', async () => {
+        const a = artifact(1);
+        await insert(a);
+        const first = blob(a.id, 'blob', '', 10);
+        const second = { ...blob(a.id, 'blob', '', 20), location: 'elsewhere', updatedAt: at(9) };
+        const r2 = bumped(a, 2);
+        expect((await store.putBlob(first, write(r2, 1))).replaced).toBeNull();
+        const r3 = bumped(a, 3);
+        const put = await store.putBlob(second, write(r3, 2));
+        expect(put.replaced).toEqual(first);
+        expect(await store.getBlobs([a.id])).toEqual([[{ ...second, createdAt: first.createdAt }]]);
+        await expectCode(store.deleteBlob(a.id, 'other', '', write(bumped(a, 4), 3)), 'NOT_FOUND');
+        const removed = await store.deleteBlob(a.id, 'blob', '', write(bumped(a, 4), 3));
+        expect(removed.removed).toEqual({ ...second, createdAt: first.createdAt });
+        expect(await store.getBlobs([a.id])).toEqual([[]]);
+        expect((await store.getArtifacts([a.id]))[0]!.revision).toBe(4);
+      });
+    });
+
+    describe('uploads', () => {
+      it('shows a running upload as a saving blob, counts its reservation, and completes it atomically', async () => {
+        const a = artifact(1, { owner: 'p1', typeName: 'images', status: 'queued' });
+        await insert(a);
+        await putBlobs(a, [blob(a.id, 'image', '', 40)]);
+        const saving = { ...bumped(a, 3), status: 'saving' as const };
+        const began = await store.beginUpload(upload(a, 'u1', 100), {}, write(saving, 2, 'statusChanged'));
+        expect(began).toMatchObject({ kind: 'statusChanged', revision: 3, seq: expect.any(Number) });
+        const [[shown]] = await store.getBlobs([a.id]);
+        expect(shown).toMatchObject({ field: 'image', key: '', status: 'saving', size: null, contentType: 'application/octet-stream' });
+        expect((await store.usage('p1')).bytes).toEqual({ images: 140 });
+
+        const active = { ...bumped(a, 4), status: 'active' as const };
+        const fresh = { ...blob(a.id, 'image', '', 64), location: 'new-place' };
+        const done = await store.completeUpload('u1', fresh, write(active, 3, 'statusChanged'));
+        expect(done.replaced).toEqual(blob(a.id, 'image', '', 40));
+        expect(done.event).toMatchObject({ kind: 'statusChanged', revision: 4 });
+        expect(await store.getBlobs([a.id])).toEqual([[{ ...fresh, createdAt: blob(a.id, 'image', '', 40).createdAt }]]);
+        expect((await store.usage('p1')).bytes).toEqual({ images: 64 });
+        expect(await store.listUploads()).toEqual([]);
+        await expectCode(store.completeUpload('u1', fresh, write(bumped(a, 5), 4)), 'GONE');
+      });
+
+      it('refuses a second upload of the same blob with BLOB_BUSY, but not of another key', async () => {
+        const a = artifact(1);
+        await insert(a);
+        await store.beginUpload(upload(a, 'u1', 1, 'files', 'x'), {});
+        await expectCode(store.beginUpload(upload(a, 'u2', 1, 'files', 'x'), {}), 'BLOB_BUSY');
+        await store.beginUpload(upload(a, 'u3', 1, 'files', 'y'), {});
+        await expectCode(store.putBlob(blob(a.id, 'files', 'x', 1), write(bumped(a, 2), 1)), 'BLOB_BUSY');
+        expect((await store.listUploads()).map((u) => u.id)).toEqual(['u1', 'u3']);
+      });
+
+      it('enforces byte quotas over stored bytes and reservations, writing nothing when refused', async () => {
+        const a = artifact(1, { owner: 'p1', typeName: 'images', status: 'queued' });
+        const b = artifact(2, { owner: 'p1', typeName: 'charts' });
+        await insert(a);
+        await insert(b);
+        await putBlobs(b, [blob(b.id, 'blob', '', 60)]);
+        await store.beginUpload(upload(b, 'running', 30, 'other'), {});
+        const before = await snapshot([a.id, b.id]);
+        const eventsBefore = await store.readEvents(0, 100);
+        const saving = { ...bumped(a, 2), status: 'saving' as const };
+        await expectCode(store.beginUpload(upload(a, 'u1', 11), { maxTotal: 100 }, write(saving, 1, 'statusChanged')), 'QUOTA_EXCEEDED');
+        await expectCode(store.beginUpload(upload(a, 'u1', 1), { maxOfType: 0 }, write(saving, 1, 'statusChanged')), 'QUOTA_EXCEEDED');
+        expect(await snapshot([a.id, b.id])).toEqual(before);
+        expect(await store.readEvents(0, 100)).toEqual(eventsBefore);
+        expect((await store.listUploads()).map((u) => u.id)).toEqual(['running']);
+        await store.beginUpload(upload(a, 'u1', 10), { maxTotal: 100, maxOfType: 10 }, write(saving, 1, 'statusChanged'));
+        expect((await store.getArtifacts([a.id]))[0]!.status).toBe('saving');
+      });
+
+      it('aborts with an optional artifact write, renews leases and lists expired uploads', async () => {
+        const a = artifact(1, { status: 'saving' });
+        await insert(a);
+        await store.beginUpload({ ...upload(a, 'old', 5), expiresAt: at(10) }, {});
+        await store.beginUpload({ ...upload(a, 'new', 5, 'other'), expiresAt: at(50) }, {});
+        expect((await store.listUploads(at(20))).map((u) => u.id)).toEqual(['old']);
+        expect(await store.renewUpload('old', at(100))).toBe(true);
+        expect(await store.listUploads(at(20))).toEqual([]);
+        expect(await store.renewUpload('missing', at(100))).toBe(false);
+        const queued = { ...bumped(a, 2), status: 'queued' as const };
+        expect(await store.abortUpload('old', write(queued, 1, 'statusChanged'))).toMatchObject({ kind: 'statusChanged', revision: 2 });
+        expect(await store.abortUpload('old')).toBeNull();
+        expect((await store.getArtifacts([a.id]))[0]!.status).toBe('queued');
+        expect((await store.listUploads()).map((u) => u.id)).toEqual(['new']);
+      });
+
+      it('drops the uploads of a deleted artifact, so completing one reports GONE', async () => {
+        const a = artifact(1);
+        await insert(a);
+        await store.beginUpload(upload(a, 'u1', 5), {});
+        await store.deleteArtifact(a.id, 1, eventFor('deleted', a));
+        expect(await store.listUploads()).toEqual([]);
+        await expectCode(store.completeUpload('u1', blob(a.id, 'image', '', 5), write(bumped(a, 2), 1)), 'GONE');
+        await expectCode(store.beginUpload(upload(a, 'u2', 5), {}), 'NOT_FOUND');
+      });
+    });
 
     describe('events', () => {
       it('reads events after a seq, oldest first, with a limit, keeping every field', async () => {
@@ -513,6 +603,17 @@ export function metadataStoreContract(
       return rows.map((r) => keyOf(r.id)).sort();
     }
 
+    /** Stores blobs one by one through the port; returns the artifact at its final revision. */
+    async function putBlobs(record: ArtifactRecord, blobs: BlobRecord[]): Promise<ArtifactRecord> {
+      let current = (await store.getArtifacts([record.id]))[0]!;
+      for (const b of blobs) {
+        const next = bumped(current, current.revision + 1);
+        await store.putBlob(b, write(next, current.revision));
+        current = next;
+      }
+      return current;
+    }
+
     /** Everything a failed write must leave untouched. */
     async function snapshot(ids: string[]) {
       return {
@@ -599,6 +700,18 @@ function blob(artifactId: string, field: string, key: string, size: number): Blo
     external: false, url: null, store: 'file', location: `${artifactId}/${field}/${key}`,
     createdAt: at(1), updatedAt: at(2),
   };
+}
+
+function bumped(record: ArtifactRecord, revision: number): ArtifactRecord {
+  return { ...record, revision, updatedAt: at(100 + revision) };
+}
+
+function write(next: ArtifactRecord, expectedRevision: number, kind: NewEvent['kind'] = 'updated'): ArtifactWrite {
+  return { next, expectedRevision, event: eventFor(kind, next) };
+}
+
+function upload(a: ArtifactRecord, id: string, reserved: number, field = 'image', key = ''): UploadRecord {
+  return { id, artifactId: a.id, field, key, owner: a.owner, typeName: a.typeName, reserved, contentType: 'application/octet-stream', startedAt: at(1), expiresAt: at(1000) };
 }
 
 async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<void> {

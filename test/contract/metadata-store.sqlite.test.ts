@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BlobRecord } from '../../src/domain/artifact';
 import type { MetadataStore } from '../../src/storage/metadata/port';
 import { SqliteMetadataStore } from '../../src/storage/metadata/sqlite';
 import { metadataStoreContract } from './metadata-store.contract';
@@ -20,17 +19,7 @@ metadataStoreContract(
   (store) => {
     rmSync(dirs.get(store)!, { recursive: true, force: true });
     dirs.delete(store);
-  },
-  // Blob writes are not in the port yet: seed the rows directly.
-  {
-    seedBlobs: (store, blobs: BlobRecord[]) => {
-      const insert = (store as SqliteMetadataStore).database.prepare(
-        `INSERT INTO artifact_blobs (artifact_id, field, key, status, size, md5, sha256, sha512, content_type, external, url, store, location, created_at, updated_at)
-         VALUES (@artifactId, @field, @key, @status, @size, @md5, @sha256, @sha512, @contentType, @external, @url, @store, @location, @createdAt, @updatedAt)`,
-      );
-      for (const b of blobs) insert.run({ ...b, external: b.external ? 1 : 0 });
-    },
-  },
+  }
 );
 
 describe('SqliteMetadataStore specifics', () => {
@@ -55,7 +44,7 @@ describe('SqliteMetadataStore specifics', () => {
       await store.migrate();
       await store.migrate();
       const applied = db.prepare('SELECT id FROM schema_migrations').all();
-      expect(applied).toEqual([{ id: '0001_artifacts' }]);
+      expect(applied).toEqual([{ id: '0001_artifacts' }, { id: '0002_uploads' }]);
     } finally {
       await store.close();
       rmSync(dir, { recursive: true, force: true });

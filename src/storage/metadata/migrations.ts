@@ -127,6 +127,29 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: '0002_uploads',
+    sql: `
+      -- Running uploads: the blob shows as saving and its reservation counts against quotas
+      -- until the upload completes, fails, or its lease runs out (a dead process).
+      CREATE TABLE blob_uploads (
+        id           TEXT    NOT NULL PRIMARY KEY,
+        artifact_id  TEXT    NOT NULL REFERENCES artifacts (id) ON DELETE CASCADE,
+        field        TEXT    NOT NULL,
+        key          TEXT    NOT NULL,
+        owner        TEXT    NOT NULL,
+        type_name    TEXT    NOT NULL,
+        reserved     INTEGER NOT NULL,
+        content_type TEXT,
+        started_at   TEXT    NOT NULL,
+        expires_at   TEXT    NOT NULL,
+        UNIQUE (artifact_id, field, key)
+      );
+      CREATE INDEX ix_blob_uploads_owner ON blob_uploads (owner, type_name);
+      CREATE INDEX ix_blob_uploads_expires ON blob_uploads (expires_at);
+      CREATE INDEX ix_artifact_blobs_location ON artifact_blobs (store, location);
+    `,
+  },
 ];
 
 /** Applies the migrations not yet recorded; returns the ids it applied. */

@@ -53,6 +53,38 @@ export interface Usage {
   bytes: Record<string, number>;
 }
 
+/**
+ * A running upload. The blob it targets shows as `saving` while it runs, its `reserved`
+ * bytes count against quotas, and its lease must be renewed: an upload whose lease has
+ * passed belongs to a dead process and is swept (its artifact restored, its bytes removed).
+ */
+export interface UploadRecord {
+  id: string;
+  artifactId: string;
+  field: string;
+  /** '' for a plain blob field. */
+  key: string;
+  owner: string;
+  typeName: string;
+  reserved: number;
+  contentType: string | null;
+  startedAt: string;
+  expiresAt: string;
+}
+
+/** Limits on the owner's blob bytes (active blobs plus running reservations). */
+export interface ByteLimit {
+  maxTotal?: number;
+  maxOfType?: number;
+}
+
+/** An artifact change that commits together with a blob operation (CAS on revision, like replaceArtifact). */
+export interface ArtifactWrite {
+  next: ArtifactRecord;
+  expectedRevision: number;
+  event: NewEvent;
+}
+
 export interface MetadataStore {
   /** Creates or upgrades the schema; idempotent. */
   migrate(): Promise<void>;
@@ -91,8 +123,36 @@ export interface MetadataStore {
   /** Removes links of that name (only to `targetId` if given); returns how many went. */
   deleteLinks(sourceId: string, name: string, targetId: string | undefined, event: NewEvent): Promise<{ event: StoredEvent; removed: number }>;
 
-  /** One list per id, sorted by field then key. */
+  /**
+   * One list per id, sorted by field then key. A blob with a running upload appears once,
+   * as `saving` (its previous bytes, if any, are not downloadable meanwhile).
+   */
   getBlobs(artifactIds: readonly string[]): Promise<BlobRecord[][]>;
+
+  /**
+   * Registers an upload, with an optional artifact write (an image going queued → saving),
+   * atomically. BLOB_BUSY if an upload of the same blob runs; QUOTA_EXCEEDED if the owner's
+   * bytes plus `reserved` would pass a limit; REVISION_CONFLICT or NOT_FOUND from the write.
+   */
+  beginUpload(upload: UploadRecord, limit: ByteLimit, write?: ArtifactWrite): Promise<StoredEvent | null>;
+  /** Extends a running upload's lease; false if the upload is gone (swept or aborted). */
+  renewUpload(uploadId: string, expiresAt: string): Promise<boolean>;
+  /**
+   * Ends an upload by storing its blob (replacing the previous one of that field and key)
+   * together with the artifact write. GONE if the upload no longer exists. Returns the
+   * replaced blob, whose bytes the caller deletes after commit.
+   */
+  completeUpload(uploadId: string, blob: BlobRecord, write: ArtifactWrite): Promise<{ event: StoredEvent; replaced: BlobRecord | null }>;
+  /** Ends a failed upload, with an optional artifact write (an image going saving → queued). A missing upload is fine. */
+  abortUpload(uploadId: string, write?: ArtifactWrite): Promise<StoredEvent | null>;
+  /** Running uploads, or only those whose lease expired before `expiredBefore`. */
+  listUploads(expiredBefore?: string): Promise<UploadRecord[]>;
+  /** Stores a blob that has no upload (an external URL) together with the artifact write. */
+  putBlob(blob: BlobRecord, write: ArtifactWrite): Promise<{ event: StoredEvent; replaced: BlobRecord | null }>;
+  /** Removes a blob together with the artifact write; NOT_FOUND if it does not exist. */
+  deleteBlob(artifactId: string, field: string, key: string, write: ArtifactWrite): Promise<{ event: StoredEvent; removed: BlobRecord }>;
+  /** Which of these locations of a blob store some blob still references (the rest are orphans). */
+  referencedLocations(store: string, locations: readonly string[]): Promise<Set<string>>;
 
   /** Events with seq > afterSeq, oldest first. */
   readEvents(afterSeq: number, limit: number): Promise<StoredEvent[]>;

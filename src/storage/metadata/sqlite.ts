@@ -3,7 +3,7 @@ import type { ArtifactRecord, BlobRecord, LinkRecord, MemberRecord, Status, Visi
 import { fail, VitrineError } from '../../domain/errors';
 import { encodeVersion } from '../../domain/semver';
 import { applyMigrations } from './migrations';
-import type { Condition, CountLimit, ListQuery, MetadataStore, NewEvent, StoredEvent, Usage } from './port';
+import type { ArtifactWrite, ByteLimit, Condition, CountLimit, ListQuery, MetadataStore, NewEvent, StoredEvent, UploadRecord, Usage } from './port';
 import { compileCount, compileList, sqliteDialect } from './sql';
 
 /**
@@ -119,28 +119,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async replaceArtifact(next: ArtifactRecord, expectedRevision: number, event: NewEvent, options: { unique: boolean }): Promise<StoredEvent> {
-    if (next.revision !== expectedRevision + 1) {
-      fail('INTERNAL', `replaceArtifact: next.revision must be ${expectedRevision + 1}, got ${next.revision}`);
-    }
-    return this.write(() => {
-      const v = encodeVersion(next.version);
-      const changed = this.guardUnique(() =>
-        this.stmt(
-          `UPDATE artifacts SET type_name = ?, name = ?, version = ?, version_prefix = ?, version_suffix = ?, version_meta = ?,
-             status = ?, visibility = ?, owner = ?, fields = ?, created_at = ?, updated_at = ?, activated_at = ?, revision = ?, unique_scope = ?
-           WHERE id = ? AND revision = ?`,
-        ).run(
-          next.typeName, next.name, next.version, v.prefix, v.suffix, v.meta,
-          next.status, next.visibility, next.owner, JSON.stringify(next.fields), next.createdAt, next.updatedAt, next.activatedAt, next.revision,
-          options.unique ? 1 : null, next.id, expectedRevision,
-        ).changes,
-      );
-      if (changed === 0) this.failMissingOrStale(next.id, expectedRevision);
-      this.stmt('DELETE FROM artifact_tags WHERE artifact_id = ?').run(next.id);
-      this.stmt('DELETE FROM artifact_properties WHERE artifact_id = ?').run(next.id);
-      this.insertChildren(next);
-      return this.appendEvent(event);
-    });
+    return this.write(() => this.applyWrite({ next, expectedRevision, event }, options.unique));
   }
 
   async deleteArtifact(id: string, expectedRevision: number, event: NewEvent): Promise<{ event: StoredEvent; blobs: BlobRecord[] }> {
@@ -276,9 +255,114 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.loadBlobs(artifactIds);
   }
 
+  /** Stored blobs, with each blob that has a running upload shown once, as saving. */
   private loadBlobs(artifactIds: readonly string[]): BlobRecord[][] {
-    const rows = this.stmt(`SELECT * FROM artifact_blobs WHERE artifact_id IN ${IDS} ORDER BY field, key`).all(JSON.stringify(artifactIds)) as BlobRow[];
-    return groupBy(artifactIds, rows.map(blobFromRow), (b) => b.artifactId);
+    const ids = JSON.stringify(artifactIds);
+    const stored = (this.stmt(`SELECT * FROM artifact_blobs WHERE artifact_id IN ${IDS}`).all(ids) as BlobRow[]).map(blobFromRow);
+    const saving = (this.stmt(`SELECT * FROM blob_uploads WHERE artifact_id IN ${IDS}`).all(ids) as UploadRow[]).map(savingBlobOf);
+    const busy = new Set(saving.map(blobKey));
+    const all = [...stored.filter((b) => !busy.has(blobKey(b))), ...saving].sort(byFieldAndKey);
+    return groupBy(artifactIds, all, (b) => b.artifactId);
+  }
+
+  async beginUpload(upload: UploadRecord, limit: ByteLimit, write?: ArtifactWrite): Promise<StoredEvent | null> {
+    return this.write(() => {
+      const event = write ? this.applyWrite(write) : null;
+      if (limit.maxTotal !== undefined && limit.maxTotal >= 0) this.enforceBytes(upload, null, limit.maxTotal);
+      if (limit.maxOfType !== undefined && limit.maxOfType >= 0) this.enforceBytes(upload, upload.typeName, limit.maxOfType);
+      try {
+        this.stmt(
+          `INSERT INTO blob_uploads (id, artifact_id, field, key, owner, type_name, reserved, content_type, started_at, expires_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        ).run(upload.id, upload.artifactId, upload.field, upload.key, upload.owner, upload.typeName, upload.reserved, upload.contentType, upload.startedAt, upload.expiresAt);
+      } catch (err) {
+        const code = constraintOf(err);
+        if (code === 'SQLITE_CONSTRAINT_UNIQUE') fail('BLOB_BUSY', `another upload of ${upload.field}${upload.key ? `/${upload.key}` : ''} is running`);
+        if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') fail('NOT_FOUND', `artifact ${upload.artifactId} does not exist`);
+        throw err;
+      }
+      return event;
+    });
+  }
+
+  async renewUpload(uploadId: string, expiresAt: string): Promise<boolean> {
+    return this.stmt('UPDATE blob_uploads SET expires_at = ? WHERE id = ?').run(expiresAt, uploadId).changes > 0;
+  }
+
+  async completeUpload(uploadId: string, blob: BlobRecord, write: ArtifactWrite): Promise<{ event: StoredEvent; replaced: BlobRecord | null }> {
+    return this.write(() => {
+      if (this.stmt('DELETE FROM blob_uploads WHERE id = ?').run(uploadId).changes === 0) {
+        fail('GONE', 'the upload was abandoned (its artifact was deleted, or it was swept as stale)');
+      }
+      return this.storeBlob(blob, write);
+    });
+  }
+
+  async abortUpload(uploadId: string, write?: ArtifactWrite): Promise<StoredEvent | null> {
+    return this.write(() => {
+      this.stmt('DELETE FROM blob_uploads WHERE id = ?').run(uploadId);
+      return write ? this.applyWrite(write) : null;
+    });
+  }
+
+  async listUploads(expiredBefore?: string): Promise<UploadRecord[]> {
+    const rows = (expiredBefore === undefined
+      ? this.stmt('SELECT * FROM blob_uploads ORDER BY started_at, id').all()
+      : this.stmt('SELECT * FROM blob_uploads WHERE expires_at < ? ORDER BY started_at, id').all(expiredBefore)) as UploadRow[];
+    return rows.map(uploadFromRow);
+  }
+
+  async putBlob(blob: BlobRecord, write: ArtifactWrite): Promise<{ event: StoredEvent; replaced: BlobRecord | null }> {
+    return this.write(() => {
+      if (this.stmt('SELECT 1 FROM blob_uploads WHERE artifact_id = ? AND field = ? AND key = ?').get(blob.artifactId, blob.field, blob.key)) {
+        fail('BLOB_BUSY', `an upload of ${blob.field}${blob.key ? `/${blob.key}` : ''} is running`);
+      }
+      return this.storeBlob(blob, write);
+    });
+  }
+
+  async deleteBlob(artifactId: string, field: string, key: string, write: ArtifactWrite): Promise<{ event: StoredEvent; removed: BlobRecord }> {
+    return this.write(() => {
+      const row = this.stmt('SELECT * FROM artifact_blobs WHERE artifact_id = ? AND field = ? AND key = ?').get(artifactId, field, key) as BlobRow | undefined;
+      if (!row) fail('NOT_FOUND', `no blob ${field}${key ? `/${key}` : ''}`);
+      this.stmt('DELETE FROM artifact_blobs WHERE artifact_id = ? AND field = ? AND key = ?').run(artifactId, field, key);
+      return { event: this.applyWrite(write), removed: blobFromRow(row) };
+    });
+  }
+
+  async referencedLocations(store: string, locations: readonly string[]): Promise<Set<string>> {
+    const rows = this.stmt(`SELECT location FROM artifact_blobs WHERE store = ? AND location IN ${IDS}`).all(store, JSON.stringify(locations)) as { location: string }[];
+    return new Set(rows.map((r) => r.location));
+  }
+
+  /** Upserts a blob row with its artifact write; returns the row it replaced. */
+  private storeBlob(blob: BlobRecord, write: ArtifactWrite): { event: StoredEvent; replaced: BlobRecord | null } {
+    const previous = this.stmt('SELECT * FROM artifact_blobs WHERE artifact_id = ? AND field = ? AND key = ?').get(blob.artifactId, blob.field, blob.key) as BlobRow | undefined;
+    this.stmt(
+      `INSERT INTO artifact_blobs (artifact_id, field, key, status, size, md5, sha256, sha512, content_type, external, url, store, location, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (artifact_id, field, key) DO UPDATE SET status = excluded.status, size = excluded.size, md5 = excluded.md5,
+         sha256 = excluded.sha256, sha512 = excluded.sha512, content_type = excluded.content_type, external = excluded.external,
+         url = excluded.url, store = excluded.store, location = excluded.location, updated_at = excluded.updated_at`,
+    ).run(
+      blob.artifactId, blob.field, blob.key, blob.status, blob.size, blob.md5, blob.sha256, blob.sha512, blob.contentType,
+      blob.external ? 1 : 0, blob.url, blob.store, blob.location, blob.createdAt, blob.updatedAt,
+    );
+    return { event: this.applyWrite(write), replaced: previous ? blobFromRow(previous) : null };
+  }
+
+  /** QUOTA_EXCEEDED unless the owner's stored bytes plus reservations leave room for this upload. */
+  private enforceBytes(upload: UploadRecord, typeName: string | null, max: number): void {
+    const { used } = this.stmt(
+      `SELECT
+         COALESCE((SELECT SUM(b.size) FROM artifact_blobs b JOIN artifacts a ON a.id = b.artifact_id
+                   WHERE a.owner = ? AND b.external = 0 AND (? IS NULL OR a.type_name = ?)), 0)
+       + COALESCE((SELECT SUM(u.reserved) FROM blob_uploads u WHERE u.owner = ? AND (? IS NULL OR u.type_name = ?)), 0) AS used`,
+    ).get(upload.owner, typeName, typeName, upload.owner, typeName, typeName) as { used: number };
+    if (used + upload.reserved > max) {
+      const scope = typeName ? ` of ${typeName}` : '';
+      fail('QUOTA_EXCEEDED', `project ${upload.owner} may store at most ${max} bytes${scope}; ${used} are used and this upload needs up to ${upload.reserved}`, { limit: max, used });
+    }
   }
 
   // ---- events ----------------------------------------------------------------------------
@@ -312,7 +396,8 @@ export class SqliteMetadataStore implements MetadataStore {
     const rows = this.stmt(
       // Correlated per artifact so only the project's blob rows are read, through their primary key.
       `SELECT a.type_name AS typeName, COUNT(*) AS n,
-         COALESCE(SUM((SELECT SUM(b.size) FROM artifact_blobs b WHERE b.artifact_id = a.id AND b.external = 0)), 0) AS bytes
+         COALESCE(SUM((SELECT SUM(b.size) FROM artifact_blobs b WHERE b.artifact_id = a.id AND b.external = 0)), 0)
+         + COALESCE(SUM((SELECT SUM(u.reserved) FROM blob_uploads u WHERE u.artifact_id = a.id)), 0) AS bytes
        FROM artifacts a
        WHERE a.owner = ? AND a.status <> 'deleted'
        GROUP BY a.type_name ORDER BY a.type_name`,
@@ -387,6 +472,34 @@ export class SqliteMetadataStore implements MetadataStore {
     if (limit.maxOfType !== undefined && limit.maxOfType >= 0 && count(a.typeName) >= limit.maxOfType) {
       fail('QUOTA_EXCEEDED', `project ${a.owner} may have at most ${limit.maxOfType} ${a.typeName}`, { limit: limit.maxOfType, typeName: a.typeName });
     }
+  }
+
+  /**
+   * Replaces an artifact row and its tags and properties if it is still at
+   * `expectedRevision`, then appends the event. `unique` undefined keeps the row's scope.
+   */
+  private applyWrite({ next, expectedRevision, event }: ArtifactWrite, unique?: boolean): StoredEvent {
+    if (next.revision !== expectedRevision + 1) {
+      fail('INTERNAL', `an artifact write must set revision ${expectedRevision + 1}, got ${next.revision}`);
+    }
+    const v = encodeVersion(next.version);
+    const changed = this.guardUnique(() =>
+      this.stmt(
+        `UPDATE artifacts SET type_name = ?, name = ?, version = ?, version_prefix = ?, version_suffix = ?, version_meta = ?,
+           status = ?, visibility = ?, owner = ?, fields = ?, created_at = ?, updated_at = ?, activated_at = ?, revision = ?,
+           unique_scope = CASE WHEN ? IS NULL THEN unique_scope WHEN ? = 1 THEN 1 ELSE NULL END
+         WHERE id = ? AND revision = ?`,
+      ).run(
+        next.typeName, next.name, next.version, v.prefix, v.suffix, v.meta,
+        next.status, next.visibility, next.owner, JSON.stringify(next.fields), next.createdAt, next.updatedAt, next.activatedAt, next.revision,
+        unique === undefined ? null : Number(unique), unique === undefined ? null : Number(unique), next.id, expectedRevision,
+      ).changes,
+    );
+    if (changed === 0) this.failMissingOrStale(next.id, expectedRevision);
+    this.stmt('DELETE FROM artifact_tags WHERE artifact_id = ?').run(next.id);
+    this.stmt('DELETE FROM artifact_properties WHERE artifact_id = ?').run(next.id);
+    this.insertChildren(next);
+    return this.appendEvent(event);
   }
 
   /** Member and link writes change the artifact too: its revision moves to the event's, guarded by CAS. */
@@ -465,6 +578,36 @@ function groupBy<T>(keys: readonly string[], rows: T[], keyOf: (row: T) => strin
   for (const row of rows) push(groups, keyOf(row), row);
   return keys.map((k) => [...(groups.get(k) ?? [])]);
 }
+
+interface UploadRow {
+  id: string;
+  artifact_id: string;
+  field: string;
+  key: string;
+  owner: string;
+  type_name: string;
+  reserved: number;
+  content_type: string | null;
+  started_at: string;
+  expires_at: string;
+}
+
+function uploadFromRow(r: UploadRow): UploadRecord {
+  return {
+    id: r.id, artifactId: r.artifact_id, field: r.field, key: r.key, owner: r.owner, typeName: r.type_name,
+    reserved: r.reserved, contentType: r.content_type, startedAt: r.started_at, expiresAt: r.expires_at,
+  };
+}
+
+function savingBlobOf(r: UploadRow): BlobRecord {
+  return {
+    artifactId: r.artifact_id, field: r.field, key: r.key, status: 'saving', size: null, md5: null, sha256: null, sha512: null,
+    contentType: r.content_type, external: false, url: null, store: null, location: null, createdAt: r.started_at, updatedAt: r.started_at,
+  };
+}
+
+const blobKey = (b: BlobRecord) => `${b.artifactId}\u0000${b.field}\u0000${b.key}`;
+const byFieldAndKey = (a: BlobRecord, b: BlobRecord) => (a.field < b.field ? -1 : a.field > b.field ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
 function blobFromRow(r: BlobRow): BlobRecord {
   return {
