@@ -22,6 +22,17 @@ declare module 'autocannon' {
       body?: string | Buffer;
       requests?: Request[];
       expectBody?: string;
+      /** Called with each connection's Client (internal API) before it connects. */
+      setupClient?: (client: Client) => void;
+    }
+    /** Internals of autocannon's lib/httpClient.js used by load.ts. */
+    interface Client {
+      reqsMade: number;
+      reconnectRate: number;
+      destroyed: boolean;
+      _doRequest(): void;
+      _connect(): void;
+      _destroyConnection(): void;
     }
     interface Histogram {
       average: number; mean: number; stddev: number; min: number; max: number; total: number;

@@ -1,0 +1,29 @@
+// What a scenario is, and helpers that turn measurements into report rows.
+// Adding a scenario = one file exporting a Scenario + one line in index.ts.
+import type { BenchContext, Measurement } from '../lib/context';
+import type { Row } from '../lib/report';
+import { ratio } from '../lib/stats';
+
+export interface Scenario {
+  /** Stable id used by --only, e.g. "graphql.list". */
+  name: string;
+  description: string;
+  run(ctx: BenchContext): Promise<Row[]>;
+}
+
+/**
+ * A throughput comparison row: subject req/s over baseline req/s. `atLeast`
+ * is the target ratio (met when the median ratio reaches it).
+ */
+export function rpsRow(scenario: string, metric: string, subject: Measurement, baseline: Measurement, atLeast?: number): Row {
+  const r = ratio(subject.rps, baseline.rps);
+  return {
+    scenario,
+    metric,
+    unit: 'req/s',
+    subject: { label: subject.label, value: subject.rps },
+    baseline: { label: baseline.label, value: baseline.rps },
+    ratio: r,
+    target: atLeast === undefined ? undefined : { text: `>= ${atLeast}x`, met: r.median >= atLeast },
+  };
+}
