@@ -82,6 +82,40 @@ export const sqliteDialect: SqlDialect = {
   like: (expression, pattern, bind) => `${expression} GLOB ${bind(likeToGlob(pattern))}`,
 };
 
+const JSONB_TYPES: Record<FieldValueType, { jsonType: string; sqlType: string }> = {
+  string: { jsonType: 'string', sqlType: 'text' },
+  number: { jsonType: 'number', sqlType: 'numeric' },
+  boolean: { jsonType: 'boolean', sqlType: 'boolean' },
+};
+
+/**
+ * PostgreSQL: `$n` placeholders, native booleans, JSONB. A field reads as its declared type
+ * only when the JSON value has that type (NULL otherwise), so a cast never raises on a
+ * stray value; strings compare in byte order (COLLATE "C"), as in SQLite.
+ */
+export const postgresDialect: SqlDialect = {
+  name: 'postgres',
+  placeholder: (index) => `$${index}`,
+  bool: (value) => value,
+  jsonField: (column, field, valueType) => {
+    const { jsonType, sqlType } = JSONB_TYPES[valueType];
+    const read = `(${column}->>'${field}')${valueType === 'string' ? ' COLLATE "C"' : `::${sqlType}`}`;
+    return `(CASE WHEN jsonb_typeof(${column}->'${field}') = '${jsonType}' THEN ${read} END)`;
+  },
+  // Containment compares JSON values by type (the string "10" is not the number 10) and can
+  // use a GIN index on the column; COALESCE keeps it two-valued when the field is missing.
+  jsonListContains: (column, field, valueType, placeholder) =>
+    `COALESCE(jsonb_typeof(${column}->'${field}') = 'array' AND ${column}->'${field}' @> jsonb_build_array(${placeholder}::${JSONB_TYPES[valueType].sqlType}), false)`,
+  // PostgreSQL's LIKE is case-sensitive already; a trailing lone `\` is a literal, as in likeToGlob.
+  like: (expression, pattern, bind) => `${expression} LIKE ${bind(escapeTrailingBackslash(pattern))} ESCAPE '\\'`,
+};
+
+/** PostgreSQL rejects a pattern ending in its escape character; likeToGlob reads it as a literal `\`. */
+function escapeTrailingBackslash(pattern: string): string {
+  const trailing = /\\+$/.exec(pattern)?.[0].length ?? 0;
+  return trailing % 2 === 1 ? `${pattern}\\` : pattern;
+}
+
 /**
  * Collects parameters while SQL text is produced. Fragments must be generated in the order
  * they appear in the final statement, because `?` placeholders are positional.
