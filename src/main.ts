@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   if (cli.command === 'migrate') {
     const config = loadConfig({ configPath: cli.configPath });
     await migrateDatabase(config);
-    process.stdout.write(`database ${config.database.path} is up to date\n`);
+    process.stdout.write(`${config.database.driver} database is up to date\n`);
     return;
   }
   await serve(cli.configPath);

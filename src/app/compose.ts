@@ -3,23 +3,36 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { NativeBackend } from '../backends/native/backend';
+import { HashPool } from '../backends/native/hasher';
 import type { Config, TokenConfig } from '../config/schema';
 import { TypeRegistry, type TypeSpec } from '../domain/builtin-types';
 import { MemoryEventBus } from '../events/memory';
 import { errorBody } from '../graphql/errors';
 import { buildExecutableSchema } from '../graphql/schema';
 import { registerGraphQL } from '../graphql/server';
+import { registerSubscriptions } from '../graphql/subscriptions/transport';
+import type { EventBus, EventLog } from '../events/port';
+import type { MetadataStore } from '../storage/metadata/port';
 import { createAuthenticator } from '../http/auth';
+import { registerDataPlane } from '../http/dataplane/routes';
+import { registerGlanceFacade } from '../http/glance';
+import { UrlSigner } from '../http/dataplane/signing';
 import { registerHealthRoutes } from '../http/health';
 import { createLogger, type Logger } from '../observability/logger';
 import { createMetrics, observeHttpRequests } from '../observability/metrics';
+import { FsBlobStore } from '../storage/blobs/fs';
+import { PostgresMetadataStore } from '../storage/metadata/postgres';
 import { SqliteMetadataStore } from '../storage/metadata/sqlite';
 import { ensureAdminToken } from './admin-token';
+import { ensureSigningKey } from './signing-key';
 
 /**
- * The composition root: the one place that names concrete adapters (SQLite, the in-memory
- * bus, the native backend) and wires them to the edges, which only know ports.
+ * The composition root: the one place that names concrete adapters (SQLite or PostgreSQL,
+ * the in-memory bus, the native backend) and wires them to the edges, which only know ports.
  */
+/** Where the data plane serves blob bytes. */
+const DATA_PLANE_PREFIX = '/v1/artifacts';
+
 export interface App {
   server: FastifyInstance;
   /** Set once `listen` has bound, e.g. http://127.0.0.1:4000. */
@@ -36,6 +49,8 @@ export interface AppOptions {
   announce?: (text: string) => void;
   /** Replaces the logger made from config (tests pass a silent one). */
   logger?: Logger;
+  /** Replaces the in-process event bus (tests publish progress on it; closed with the app). */
+  bus?: EventBus;
 }
 
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
@@ -43,9 +58,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const types = new TypeRegistry(config.artifactTypes as readonly TypeSpec[]);
   await prepareDirectories(config);
 
-  const store = new SqliteMetadataStore({ path: config.database.path });
-  const bus = new MemoryEventBus();
+  const store = openMetadataStore(config);
+  const bus = options.bus ?? new MemoryEventBus();
+  const blobStore = new FsBlobStore('fs', config.blobs.path);
+  const hashPool = new HashPool();
   let server: FastifyInstance | undefined;
+  let sweepTimer: NodeJS.Timeout | undefined;
   try {
     await store.migrate();
     const backend = new NativeBackend({
@@ -55,14 +73,30 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       bus,
       paging: config.paging,
       quotaDefaults: config.quotas,
-      blobPathPrefix: '/v1/artifacts',
+      blobPathPrefix: DATA_PLANE_PREFIX,
+      blobs: {
+        blobStore,
+        hashPool,
+        leaseMs: config.dataPlane.uploadLeaseSeconds * 1000,
+        progressIntervalMs: config.dataPlane.progressIntervalMs,
+        allowPrivateUrls: config.dataPlane.allowPrivateUrls,
+        log: (message, err) => logger.warn({ err }, message),
+      },
     });
+    // The embedded SQLite store belongs to this process alone: whatever upload the ledger
+    // still holds, and whatever bytes nothing references, a dead process left behind. A
+    // shared store (PostgreSQL) may hold live uploads of other instances: leases decide.
+    const swept = await backend.sweepBlobs({ exclusive: config.database.driver === 'sqlite' });
+    if (swept.incompleteWrites + swept.expiredUploads + swept.orphanedLocations > 0) logger.info({ swept }, 'removed leftovers of interrupted uploads');
+    const urlSigner = new UrlSigner(await ensureSigningKey(config.dataDir, config.dataPlane.signingKey), DATA_PLANE_PREFIX);
     const tokens = await effectiveTokens(config, options.announce ?? ((text) => process.stdout.write(text)));
     const metrics = createMetrics();
 
     server = Fastify({
       loggerInstance: logger as FastifyBaseLogger,
       bodyLimit: config.http.bodyLimitBytes,
+      // Blob dictionary keys (up to 255 characters, percent-encoded) are path parameters.
+      routerOptions: { maxParamLength: 2048 },
       requestIdHeader: 'x-request-id',
       genReqId: () => randomUUID(),
     });
@@ -77,25 +111,52 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       return reply.code(500).send(errorBody('INTERNAL', 'Unexpected error'));
     });
     observeHttpRequests(server, metrics);
-    await registerHealthRoutes(server, { checks: { metadata: () => store.ping() }, metrics });
+    await registerHealthRoutes(server, { checks: { metadata: () => store.ping(), blobs: () => blobStore.ping() }, metrics });
+    const schema = buildExecutableSchema(types);
+    const authenticate = createAuthenticator(tokens);
     await registerGraphQL(server, {
-      schema: buildExecutableSchema(types),
+      schema,
       backend,
-      authenticate: createAuthenticator(tokens),
+      authenticate,
       mode: config.mode,
       limits: config.graphql,
       bodyLimitBytes: config.http.bodyLimitBytes,
       metrics,
       logger,
+      urlSigner,
     });
+    await registerDataPlane(server, { backend, authenticate, signer: urlSigner, prefix: DATA_PLANE_PREFIX });
+    await registerGlanceFacade(server, { backend, authenticate, bodyLimitBytes: config.http.bodyLimitBytes, paging: config.paging });
+    sweepTimer = setInterval(() => {
+      backend.sweepBlobs({ exclusive: false }).catch((err: unknown) => logger.warn({ err }, 'blob sweep failed'));
+    }, config.dataPlane.sweepIntervalSeconds * 1000);
+    sweepTimer.unref();
+    registerSubscriptions(server, {
+      schema,
+      backend,
+      bus,
+      log: eventLogOf(store),
+      authenticate,
+      mode: config.mode,
+      graphqlLimits: config.graphql,
+      limits: config.subscriptions,
+      maxMessageBytes: config.http.bodyLimitBytes,
+      logger,
+    });
+    await store.pruneEvents(config.events.keep);
+    const stopPruning = pruneEventsPeriodically(store, config.events, logger);
     server.addHook('onClose', async () => {
+      stopPruning();
+      clearInterval(sweepTimer);
+      await hashPool.close();
       await bus.close();
       await store.close();
     });
     await server.ready();
   } catch (err) {
+    clearInterval(sweepTimer);
     if (server) await server.close().catch(() => undefined);
-    else await store.close().catch(() => undefined);
+    else await Promise.all([store.close(), hashPool.close()]).catch(() => undefined);
     throw err;
   }
 
@@ -119,15 +180,39 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   return app;
 }
 
+/** The durable event log that subscriptions resume from, read through its port. */
+function eventLogOf(store: MetadataStore): EventLog {
+  return {
+    read: (afterSeq, limit) => store.readEvents(afterSeq, limit),
+    oldestSeq: async () => (await store.readEvents(0, 1))[0]?.seq ?? null,
+  };
+}
+
+/** Keeps the event log bounded to `keep` events, every `pruneIntervalMs` (0: only at start). */
+function pruneEventsPeriodically(store: MetadataStore, events: Config['events'], logger: Logger): () => void {
+  const prune = () => store.pruneEvents(events.keep).catch((err: unknown) => logger.error({ err }, 'pruning the event log failed'));
+  if (events.pruneIntervalMs <= 0) return () => undefined;
+  const timer = setInterval(prune, events.pruneIntervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 /** `migrate` command: create or upgrade the metadata schema, then exit. */
 export async function migrateDatabase(config: Config): Promise<void> {
   await prepareDirectories(config);
-  const store = new SqliteMetadataStore({ path: config.database.path });
+  const store = openMetadataStore(config);
   try {
     await store.migrate();
   } finally {
     await store.close();
   }
+}
+
+/** The metadata adapter named by `database.driver`. */
+function openMetadataStore(config: Config): MetadataStore {
+  const db = config.database;
+  if (db.driver === 'postgres') return new PostgresMetadataStore({ connectionString: db.url, poolSize: db.poolSize, schema: db.schema });
+  return new SqliteMetadataStore({ path: db.path });
 }
 
 async function prepareDirectories(config: Config): Promise<void> {

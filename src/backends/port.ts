@@ -4,6 +4,7 @@ import type { LifecycleAction } from '../domain/lifecycle';
 import type { PageRequest } from '../domain/paging';
 import type { Principal } from '../domain/policy';
 import type { TypeRegistry } from '../domain/builtin-types';
+import type { Readable } from 'node:stream';
 
 /**
  * ArtifactBackend: what every edge (GraphQL, data plane, Glance facade) talks to. The
@@ -33,6 +34,11 @@ export interface ListRequest extends PageRequest {
   typeName?: string;
   filter?: FilterSpec;
   sort?: { key: string; direction: 'asc' | 'desc' }[];
+  /**
+   * Start after this artifact's position under `sort` (Glance's `marker`), instead of a
+   * cursor; forward paging only. CURSOR_INVALID when it is not visible to the principal.
+   */
+  afterId?: string;
 }
 
 export interface CreateRequest {
@@ -79,6 +85,55 @@ export interface UsageView {
   quotas: { name: string; value: number }[];
 }
 
+/** One blob: a plain blob field (key '') or one entry of a blob dictionary. */
+export interface BlobTarget {
+  artifactId: string;
+  field: string;
+  key: string;
+}
+
+/** What the client announced about an upload; every announced value is verified. */
+export interface UploadMeta {
+  contentType: string | null;
+  /** Content-Length: a hard limit, and the exact size expected. */
+  contentLength?: number;
+  /** X-Expected-Size / x-openstack-image-size. */
+  expectedSize?: number;
+  /** Hex digests the bytes must match. */
+  expectedMd5?: string;
+  expectedSha512?: string;
+}
+
+export interface UploadResult {
+  artifact: ArtifactView;
+  blob: BlobView;
+}
+
+export interface ByteSpan {
+  /** Inclusive offsets. */
+  start: number;
+  end: number;
+}
+
+/** A downloadable blob: stored bytes to stream, or an external URL to redirect to. */
+export type BlobContent =
+  | { kind: 'stored'; artifact: ArtifactView; blob: BlobView & { size: number }; read(span?: ByteSpan): Promise<Readable> }
+  | { kind: 'external'; artifact: ArtifactView; blob: BlobView; url: string };
+
+export interface ExternalBlobRequest {
+  url: string;
+  md5?: string;
+  sha512?: string;
+  size?: number;
+  contentType?: string;
+}
+
+export interface BlobSweepReport {
+  incompleteWrites: number;
+  expiredUploads: number;
+  orphanedLocations: number;
+}
+
 export type StatusAction = Extract<LifecycleAction, 'activate' | 'deactivate' | 'reactivate'>;
 
 export interface ArtifactBackend {
@@ -106,6 +161,27 @@ export interface ArtifactBackend {
   removeMember(principal: Principal, artifactId: string, project: string): Promise<void>;
 
   blobsOf(principal: Principal, ids: readonly string[]): Promise<BlobView[][]>;
+
+  /**
+   * Streams `body` into the blob with constant memory, hashing and metering it; the blob
+   * becomes active only once its bytes are durable and verified. Never destroys `body`:
+   * on failure the caller drains or closes it. `signal` aborts (a client that went away).
+   */
+  uploadBlob(principal: Principal, target: BlobTarget, body: Readable, meta: UploadMeta, signal?: AbortSignal): Promise<UploadResult>;
+  /** A blob to download: NOT_FOUND if absent, BLOB_NOT_READY while saving, FORBIDDEN if deactivated (non-admins). */
+  openBlob(principal: Principal, target: BlobTarget): Promise<BlobContent>;
+  /** Removes an external blob, or the bytes of a drafted (or queued) artifact. */
+  deleteBlob(principal: Principal, target: BlobTarget): Promise<ArtifactView>;
+  /** Admins: point a blob at an external http(s) URL on a public address. */
+  setExternalBlob(principal: Principal, target: BlobTarget, request: ExternalBlobRequest): Promise<BlobView>;
+  /** Checks the principal may upload into the blob now (for signed upload URLs); returns the normalised target. */
+  checkUploadable(principal: Principal, target: BlobTarget): Promise<BlobTarget>;
+  /**
+   * Crash recovery: removes leftovers of unfinished writes, expired uploads (restoring their
+   * artifacts) and bytes no blob references. `exclusive`: this process owns the stores alone
+   * and nothing runs yet (start-up of the embedded deployment), so every upload is dead.
+   */
+  sweepBlobs(options: { exclusive: boolean }): Promise<BlobSweepReport>;
 
   usage(principal: Principal, projectId?: string): Promise<UsageView>;
   setQuotas(principal: Principal, projectId: string, quotas: { name: string; value: number }[]): Promise<UsageView>;

@@ -125,10 +125,13 @@ function from(path: Path, origins: Origins): string {
 
 /** Under auth.*, only the non-secret fields of a token entry are shown (a misspelt key may hold a token). */
 function isSecretPath(path: Path): boolean {
+  const key = path.map(String).join('.');
+  // Connection URLs and keys carry passwords; token values are credentials themselves.
+  if (key === 'database.url' || key === 'dataPlane.signingKey') return true;
   return path[0] === 'auth' && !(path[1] === 'tokens' && ['projectId', 'userId', 'roles'].includes(String(path[3])));
 }
 
-/** Token values must never reach a log, so auth.* values are described by type only. */
+/** Secret values (tokens, URLs with passwords, keys) must never reach a log: they are described by type only. */
 function describeValue(value: unknown, secret: boolean): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';

@@ -124,7 +124,21 @@ export const ConfigSchema = strict({
   port: int(0, 65535).default(4000),
   dataDir: text(1).default('./data'),
   logLevel: oneOf(LOG_LEVELS).optional(),
-  database: strict({ driver: z.literal('sqlite', expecting('"sqlite"')).default('sqlite'), path: text(1).optional() }).prefault({}),
+  database: strict({
+    /** Defaults to postgres when a url is given, sqlite otherwise. */
+    driver: oneOf(['sqlite', 'postgres']).optional(),
+    /** sqlite: the database file. */
+    path: text(1).optional(),
+    /** postgres: the connection URL (VITRINE_DATABASE_URL). */
+    url: z.string(expecting('a postgres:// or postgresql:// URL')).regex(/^postgres(ql)?:\/\/\S+$/, expecting('a postgres:// or postgresql:// URL')).optional(),
+    /** postgres: a schema of its own (created by migrate); the user's default search_path otherwise. */
+    schema: z.string(expecting('a schema name')).regex(/^[a-z_][a-z0-9_]{0,62}$/, expecting('a schema name of lower-case letters, digits and _ (at most 63)')).optional(),
+    /** postgres: the most connections one instance opens. */
+    poolSize: int(1, 1000).default(10),
+  })
+    .refine((d) => d.driver !== 'postgres' || d.url !== undefined, { path: ['url'], error: 'expected a postgres:// URL when database.driver is "postgres"' })
+    .refine((d) => d.driver !== 'sqlite' || d.url === undefined, { path: ['driver'], error: 'expected "postgres" when database.url is set (or remove the url)' })
+    .prefault({}),
   blobs: strict({ driver: z.literal('fs', expecting('"fs"')).default('fs'), path: text(1).optional() }).prefault({}),
   auth: strict({ tokens: list(TokenSchema).default([]) }).prefault({}),
   graphql: GraphQLSchema.prefault({}),
@@ -135,17 +149,51 @@ export const ConfigSchema = strict({
     .prefault({}),
   quotas: dict(int(-1), quotaName).default({}),
   artifactTypes: list(TypeSpecSchema).default([]),
-  events: strict({ keep: int(0).default(100_000) }).prefault({}),
+  events: strict({ keep: int(0).default(100_000), pruneIntervalMs: int(0).default(60_000) }).prefault({}),
+  subscriptions: strict({
+    /** Close a socket that sends no connection_init within this time (4408); 0 waits forever. */
+    connectionInitWaitTimeoutMs: int(0).default(3_000),
+    /** Ping interval; a socket that misses a pong for as long is terminated; 0 disables. */
+    keepAliveMs: int(0).default(12_000),
+    maxSubscriptionsPerConnection: int(1).default(100),
+    /** Undelivered events one subscription may hold before its socket closes with 4420. */
+    queueLimit: int(1).default(1_000),
+    /** Bytes waiting in a socket's send buffer beyond which it is closed as too slow (4420). */
+    maxBufferedBytes: int(1024).default(4 * 1024 * 1024),
+  }).prefault({}),
+  /** The blob data plane (docs/dataplane.md). */
+  dataPlane: strict({
+    /** Let external blob URLs point to private, loopback or link-local addresses (SSRF guard off). */
+    allowPrivateUrls: bool().default(false),
+    /** HMAC key for signed URLs; generated once into <dataDir>/url-signing-key when absent. */
+    signingKey: text(32).optional(),
+    /** How long a running upload's lease lasts without renewal; it is renewed every sixth of this. */
+    uploadLeaseSeconds: int(5, 3600).default(30),
+    /** At most one upload progress event per upload per this many milliseconds. */
+    progressIntervalMs: int(10).default(250),
+    /** Period of the sweep of expired uploads and orphaned bytes. */
+    sweepIntervalSeconds: int(1).default(300),
+  }).prefault({}),
 }).transform((c) => {
   const development = c.mode === 'development';
   return {
     ...c,
     logLevel: c.logLevel ?? (development ? 'info' : 'warn'),
-    database: { driver: c.database.driver, path: c.database.path ?? join(c.dataDir, 'vitrine.sqlite') },
+    database: databaseOf(c.database, c.dataDir),
     blobs: { driver: c.blobs.driver, path: c.blobs.path ?? join(c.dataDir, 'blobs') },
     graphql: { ...c.graphql, introspection: c.graphql.introspection ?? development, explorer: c.graphql.explorer ?? development },
   };
 });
+
+/**
+ * SQLite keeps exactly `{ driver, path }`; PostgreSQL adds its connection settings. `path`
+ * stays on both because load.ts and the CLI read it whatever the driver.
+ */
+function databaseOf(d: { driver?: 'sqlite' | 'postgres'; path?: string; url?: string; schema?: string; poolSize: number }, dataDir: string) {
+  const path = d.path ?? join(dataDir, 'vitrine.sqlite');
+  if (d.url === undefined || d.driver === 'sqlite') return { driver: 'sqlite' as const, path };
+  return { driver: 'postgres' as const, path, url: d.url, poolSize: d.poolSize, ...(d.schema !== undefined ? { schema: d.schema } : {}) };
+}
 
 type DeepReadonly<T> = T extends (infer I)[] ? readonly DeepReadonly<I>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
 
@@ -153,3 +201,4 @@ export type Config = DeepReadonly<z.output<typeof ConfigSchema>>;
 export type TokenConfig = Config['auth']['tokens'][number];
 export type GraphQLLimits = Config['graphql'];
 export type Mode = Config['mode'];
+export type SubscriptionLimits = Config['subscriptions'];

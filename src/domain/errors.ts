@@ -54,6 +54,10 @@ export const ERRORS = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The request\'s Content-Type is not accepted here.' },
   GONE: { status: 410, summary: 'The artifact or upload disappeared while the request ran (deleted, or swept after a crash).' },
 
+  // subscriptions
+  CURSOR_EXPIRED: { status: 410, summary: 'The event cursor is older than the oldest event the log keeps; subscribe again without `after`.' },
+  TOO_MANY_SUBSCRIPTIONS: { status: 429, summary: 'The connection already runs as many subscriptions as allowed.' },
+
   // GraphQL request limits
   BAD_REQUEST: { status: 400, summary: 'The HTTP request is malformed (bad JSON, missing query, CSRF check failed).' },
   BAD_USER_INPUT: { status: 400, summary: 'A variable or argument value does not fit its GraphQL type.' },

@@ -30,8 +30,14 @@ function fingerprint(sort: readonly SortKey[]): string {
   return createHash('sha1').update(JSON.stringify(sort)).digest('base64url').slice(0, 10);
 }
 
+/** Encodes the cursors of a page; the sort's fingerprint is computed once per page, not per row. */
+export function cursorEncoder(sort: readonly SortKey[]): (position: Keyset) => string {
+  const s = fingerprint(sort);
+  return (position) => Buffer.from(JSON.stringify({ s, v: position.values, i: position.id })).toString('base64url');
+}
+
 export function encodeCursor(sort: readonly SortKey[], position: Keyset): string {
-  return Buffer.from(JSON.stringify({ s: fingerprint(sort), v: position.values, i: position.id })).toString('base64url');
+  return cursorEncoder(sort)(position);
 }
 
 export function decodeCursor(sort: readonly SortKey[], cursor: string): Keyset {

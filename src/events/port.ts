@@ -20,6 +20,12 @@ export interface ProgressEvent {
   outcome?: 'succeeded' | 'failed';
   error?: string;
   at: string;
+  /** Image imports only (filled by the Glance backend): the import's current stage, e.g. "upload" or "copy". */
+  stage?: string;
+  storesDone?: string[];
+  storesFailed?: string[];
+  /** Image imports only: the image's status once the import ended. */
+  finalStatus?: string;
 }
 
 export type BusMessage = { topic: 'artifact'; event: StoredEvent } | { topic: 'progress'; event: ProgressEvent };
@@ -32,4 +38,16 @@ export interface EventBus {
   publish(message: BusMessage): Promise<void>;
   subscribe(handler: (message: BusMessage) => void): Subscription;
   close(): Promise<void>;
+}
+
+/**
+ * EventLog: read access to the durable log of lifecycle events (the metadata store's
+ * outbox), so a subscriber that reconnects can replay what it missed. Sequence numbers grow
+ * by one per committed event; the only gaps are at the old end, where the log was pruned.
+ */
+export interface EventLog {
+  /** Events with seq > afterSeq, oldest first, at most `limit`. */
+  read(afterSeq: number, limit: number): Promise<StoredEvent[]>;
+  /** Seq of the oldest event still kept, or null when the log is empty. */
+  oldestSeq(): Promise<number | null>;
 }

@@ -2,6 +2,7 @@ import DataLoader from 'dataloader';
 import type { LinkRecord, MemberRecord } from '../domain/artifact';
 import type { Principal } from '../domain/policy';
 import type { ArtifactBackend, ArtifactView, BlobView } from '../backends/port';
+import type { UrlSigner } from '../http/dataplane/signing';
 
 /**
  * Per-request state of a GraphQL operation: who is calling, the backend, and the
@@ -19,6 +20,8 @@ export interface GraphQLContext {
   principal: Principal;
   backend: ArtifactBackend;
   loaders: Loaders;
+  /** Signs data-plane URLs (createUploadUrl); absent where no data plane is served. */
+  urlSigner?: UrlSigner;
 }
 
 export function createLoaders(principal: Principal, backend: ArtifactBackend): Loaders {
@@ -30,6 +33,6 @@ export function createLoaders(principal: Principal, backend: ArtifactBackend): L
   };
 }
 
-export function createGraphQLContext(principal: Principal, backend: ArtifactBackend): GraphQLContext {
-  return { principal, backend, loaders: createLoaders(principal, backend) };
+export function createGraphQLContext(principal: Principal, backend: ArtifactBackend, urlSigner?: UrlSigner): GraphQLContext {
+  return { principal, backend, loaders: createLoaders(principal, backend), urlSigner };
 }

@@ -23,10 +23,12 @@ import { camelCase } from '../domain/filters';
 import type { ArtifactTypeDef, FieldDef } from '../domain/types';
 import type { GraphQLContext } from './context';
 import { artifactFields, imageFields, relatedResolvers, typedFieldResolver } from './resolvers/artifact';
+import { dataPlaneResolvers } from './resolvers/dataplane';
 import { mutationResolvers } from './resolvers/mutation';
 import { queryResolvers } from './resolvers/query';
 import * as scalars from './resolvers/scalars';
 import { typeResolvers } from './resolvers/types';
+import { subscriptionResolvers } from './subscriptions/resolvers';
 
 /** schema/ sits at the package root, beside src/ and dist/. */
 const SCHEMA_DIR = join(__dirname, '..', '..', 'schema');
@@ -89,11 +91,13 @@ function outputType(base: GraphQLSchema, field: FieldDef): GraphQLOutputType {
   return field.nullable || field.container === 'list' ? element : new GraphQLNonNull(element);
 }
 
-type FieldResolvers = Record<string, ((...args: never[]) => unknown) | undefined>;
+type Resolve = (...args: never[]) => unknown;
+/** A plain resolver, or a subscription root field's pair. */
+type FieldResolvers = Record<string, Resolve | { subscribe: Resolve; resolve?: Resolve } | undefined>;
 
 /** Wires resolver maps, scalar implementations and interface type resolution onto the schema. */
 function attachResolvers(schema: GraphQLSchema, types: TypeRegistry): void {
-  const maps: Record<string, FieldResolvers>[] = [queryResolvers, mutationResolvers, relatedResolvers, typeResolvers] as never;
+  const maps: Record<string, FieldResolvers>[] = [queryResolvers, mutationResolvers, relatedResolvers, typeResolvers, subscriptionResolvers, dataPlaneResolvers] as never;
   for (const map of maps) {
     for (const [typeName, resolvers] of Object.entries(map)) {
       const type = schema.getType(typeName);
@@ -124,6 +128,11 @@ function setResolvers(type: GraphQLObjectType, resolvers: FieldResolvers): void 
   for (const [fieldName, resolve] of Object.entries(resolvers)) {
     const field = fields[fieldName];
     if (!field) throw new Error(`resolver for ${type.name}.${fieldName}, which the schema does not define`);
-    field.resolve = resolve as never;
+    if (resolve && typeof resolve === 'object') {
+      field.subscribe = resolve.subscribe as never;
+      field.resolve = resolve.resolve as never;
+    } else {
+      field.resolve = resolve as never;
+    }
   }
 }

@@ -44,7 +44,7 @@ describe('SqliteMetadataStore specifics', () => {
       await store.migrate();
       await store.migrate();
       const applied = db.prepare('SELECT id FROM schema_migrations').all();
-      expect(applied).toEqual([{ id: '0001_artifacts' }, { id: '0002_uploads' }]);
+      expect(applied).toEqual([{ id: '0001_artifacts' }, { id: '0002_uploads' }, { id: '0003_image_listing' }]);
     } finally {
       await store.close();
       rmSync(dir, { recursive: true, force: true });

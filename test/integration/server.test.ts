@@ -49,7 +49,7 @@ describe('probes', () => {
   it('answers /readyz with the status of each dependency', async () => {
     const res = await dev.http('GET', '/readyz');
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ status: 'ok', dependencies: { metadata: { status: 'ok' } } });
+    expect(res.body).toEqual({ status: 'ok', dependencies: { metadata: { status: 'ok' }, blobs: { status: 'ok' } } });
   });
 
   it('answers /readyz with 503 when a dependency does not answer its ping', async () => {

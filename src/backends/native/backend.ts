@@ -5,7 +5,7 @@ import { fail, VitrineError } from '../../domain/errors';
 import { accessCondition, and, compileFilter, resolveSort } from '../../domain/filters';
 import { newId, parseId } from '../../domain/ids';
 import { INITIAL_STATUS, nextStatus } from '../../domain/lifecycle';
-import { encodeCursor, planPage, reverseSort, type PageLimits } from '../../domain/paging';
+import { cursorEncoder, planPage, reverseSort, type PageLimits } from '../../domain/paging';
 import { canRead, isAdmin, requireCreate, requireDelete, requireMemberStatusChange, requireStatusAdmin, requireVisibilityChange, requireWrite, type Principal } from '../../domain/policy';
 import type { Condition, Keyset, SortKey } from '../../domain/query';
 import { applyChange, assertEditable, initialFields, LIMITS, mergeProperties, missingOnActivate, normalizeTags, validateName, validateVisibility } from '../../domain/rules';
@@ -13,8 +13,13 @@ import { canonicalVersion } from '../../domain/semver';
 import { isBlobField, type ArtifactTypeDef } from '../../domain/types';
 import type { EventBus } from '../../events/port';
 import type { MetadataStore, NewEvent, StoredEvent } from '../../storage/metadata/port';
-import type { ArtifactBackend, ArtifactPage, ArtifactView, BlobView, CreateRequest, ListRequest, StatusAction, UpdateRequest, UsageView } from '../port';
+import type { BlobStore } from '../../storage/blobs/port';
+import type { ArtifactBackend, ArtifactPage, ArtifactView, BlobContent, BlobSweepReport, BlobTarget, BlobView, CreateRequest, ExternalBlobRequest, ListRequest, StatusAction, UpdateRequest, UploadMeta, UploadResult, UsageView } from '../port';
+import type { Readable } from 'node:stream';
+import { BlobService } from './blobs';
+import type { HashPool } from './hasher';
 import { effectiveQuotas, quotaLimit, validateQuotas } from './quotas';
+import { BlobSweeper } from './sweeper';
 
 export interface NativeBackendOptions {
   name: string;
@@ -28,6 +33,20 @@ export interface NativeBackendOptions {
   blobPathPrefix: string;
   /** Called with the blobs of a deleted artifact, so their bytes can be removed. */
   onBlobsReleased?: (blobs: BlobRecord[]) => void;
+  /** The data plane: where bytes go, how they are hashed, and its limits. */
+  blobs?: NativeBlobOptions;
+}
+
+export interface NativeBlobOptions {
+  blobStore: BlobStore;
+  hashPool: HashPool;
+  /** A running upload's lease; renewed every sixth of it. */
+  leaseMs: number;
+  progressIntervalMs: number;
+  allowPrivateUrls: boolean;
+  /** Host → addresses, for the SSRF check of external URLs (DNS when omitted). */
+  resolve?: (host: string) => Promise<string[]>;
+  log?: (message: string, err?: unknown) => void;
 }
 
 /** Retries of a read-modify-write that lost a race, when the caller did not pin a revision. */
@@ -43,12 +62,39 @@ export class NativeBackend implements ArtifactBackend {
   readonly types: TypeRegistry;
   private readonly store: MetadataStore;
   private readonly bus: EventBus;
+  private readonly blobService: BlobService | undefined;
+  private readonly sweeper: BlobSweeper | undefined;
 
   constructor(private readonly options: NativeBackendOptions) {
     this.name = options.name;
     this.types = options.types;
     this.store = options.store;
     this.bus = options.bus;
+    if (options.blobs) {
+      const blobs = options.blobs;
+      this.blobService = new BlobService({
+        ...blobs,
+        types: this.types,
+        store: this.store,
+        bus: this.bus,
+        host: {
+          loadVisible: (principal, id) => this.loadVisible(principal, id),
+          view: (record) => this.view(record),
+          blobView: (blob) => ({ ...blob, downloadUrl: this.downloadUrl(blob) }),
+          publish: (event) => this.publish(event),
+          quotasOf: (projectId) => this.quotasOf(projectId),
+        },
+      });
+      this.sweeper = new BlobSweeper({
+        types: this.types,
+        store: this.store,
+        blobStore: blobs.blobStore,
+        publish: (event) => this.publish(event),
+        localUploads: this.blobService.localUploads,
+        pendingLocations: this.blobService.pendingLocations,
+        log: blobs.log,
+      });
+    }
   }
 
   // ---- reads ---------------------------------------------------------------------------
@@ -71,6 +117,7 @@ export class NativeBackend implements ArtifactBackend {
     if (request.filter?.latest) where = { op: 'latest', within: where };
     const sort = resolveSort(type, request.sort);
     const plan = planPage(sort, request, this.options.paging);
+    if (request.afterId !== undefined) plan.position = await this.positionAfter(principal, request, sort);
     const rows = await this.store.listArtifacts({
       where,
       sort: plan.backward ? reverseSort(sort) : sort,
@@ -81,13 +128,22 @@ export class NativeBackend implements ArtifactBackend {
     const page = rows.slice(0, plan.size);
     if (plan.backward) page.reverse();
     const hadPosition = plan.position !== undefined;
+    const encodeCursor = cursorEncoder(sort);
     return {
       items: page.map((r) => this.view(r)),
-      cursors: page.map((r) => encodeCursor(sort, keysetOf(sort, r))),
+      cursors: page.map((r) => encodeCursor(keysetOf(sort, r))),
       hasNextPage: plan.backward ? hadPosition : more,
       hasPreviousPage: plan.backward ? more : hadPosition,
       totalCount: () => this.store.countArtifacts(where),
     };
+  }
+
+  /** The keyset position of `afterId` (Glance's marker): any visible artifact, even one the filter excludes. */
+  private async positionAfter(principal: Principal, request: ListRequest, sort: readonly SortKey[]): Promise<Keyset> {
+    if (request.after != null || request.before != null || request.last != null) fail('CURSOR_INVALID', 'afterId pages forward only: pass it without after, before or last');
+    const [marker] = await this.getMany(principal, [parseId(request.afterId!, 'afterId')]);
+    if (!marker) fail('CURSOR_INVALID', `no artifact ${request.afterId} to continue after`);
+    return keysetOf(sort, marker);
   }
 
   // ---- writes --------------------------------------------------------------------------
@@ -169,7 +225,10 @@ export class NativeBackend implements ArtifactBackend {
       revision: current.revision + 1,
     });
     await this.publish(event);
-    if (blobs.length > 0) this.options.onBlobsReleased?.(blobs);
+    if (blobs.length > 0) {
+      this.options.onBlobsReleased?.(blobs);
+      await this.blobService?.release(blobs);
+    }
     return { id: current.id, typeName: current.typeName, status: 'deleted' };
   }
 
@@ -280,6 +339,35 @@ export class NativeBackend implements ArtifactBackend {
     if (b.external) return b.url;
     const key = b.key ? `/${b.key.split('/').map(encodeURIComponent).join('/')}` : '';
     return `${this.options.blobPathPrefix}/${b.artifactId}/blobs/${b.field}${key}`;
+  }
+
+  uploadBlob(principal: Principal, target: BlobTarget, body: Readable, meta: UploadMeta, signal?: AbortSignal): Promise<UploadResult> {
+    return this.dataPlane().upload(principal, target, body, meta, signal);
+  }
+
+  openBlob(principal: Principal, target: BlobTarget): Promise<BlobContent> {
+    return this.dataPlane().open(principal, target);
+  }
+
+  deleteBlob(principal: Principal, target: BlobTarget): Promise<ArtifactView> {
+    return this.dataPlane().remove(principal, target);
+  }
+
+  setExternalBlob(principal: Principal, target: BlobTarget, request: ExternalBlobRequest): Promise<BlobView> {
+    return this.dataPlane().setExternal(principal, target, request);
+  }
+
+  async checkUploadable(principal: Principal, target: BlobTarget): Promise<BlobTarget> {
+    return (await this.dataPlane().checkUploadable(principal, target)).target;
+  }
+
+  sweepBlobs(options: { exclusive: boolean }): Promise<BlobSweepReport> {
+    if (!this.sweeper) return Promise.resolve({ incompleteWrites: 0, expiredUploads: 0, orphanedLocations: 0 });
+    return this.sweeper.sweep(options);
+  }
+
+  private dataPlane(): BlobService {
+    return this.blobService ?? fail('UNAVAILABLE', 'this backend has no blob store configured');
   }
 
   async usage(principal: Principal, projectId?: string): Promise<UsageView> {

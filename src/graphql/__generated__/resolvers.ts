@@ -79,6 +79,39 @@ export type ArtifactEdge = {
   node: Artifact;
 };
 
+export type ArtifactEvent = {
+  __typename?: 'ArtifactEvent';
+  /** The artifact as the subscriber may read it when the event is delivered; for DELETED, as it was before the deletion. */
+  artifact: Artifact;
+  artifactId: Scalars['ID']['output'];
+  at: Scalars['DateTime']['output'];
+  /** Opaque and monotonic: pass it as `after` to resume from this event. */
+  cursor: Scalars['String']['output'];
+  /** Status before a STATUS_CHANGED or DELETED event. */
+  from?: Maybe<ArtifactStatus>;
+  kind: ArtifactEventKind;
+  /** The artifact's revision after the change. */
+  revision: Scalars['Int']['output'];
+  /** Status after a STATUS_CHANGED or DELETED event. */
+  to?: Maybe<ArtifactStatus>;
+  typeName: Scalars['String']['output'];
+};
+
+/** Each list narrows the events to those matching one of its values; lists combine with AND. */
+export type ArtifactEventFilter = {
+  ids?: InputMaybe<Array<Scalars['ID']['input']>>;
+  kinds?: InputMaybe<Array<ArtifactEventKind>>;
+  names?: InputMaybe<Array<Scalars['String']['input']>>;
+  owners?: InputMaybe<Array<Scalars['String']['input']>>;
+  typeNames?: InputMaybe<Array<Scalars['String']['input']>>;
+};
+
+export type ArtifactEventKind =
+  | 'CREATED'
+  | 'DELETED'
+  | 'STATUS_CHANGED'
+  | 'UPDATED';
+
 export type ArtifactFilter = {
   activatedAt?: InputMaybe<DateTimeFilter>;
   and?: InputMaybe<Array<ArtifactFilter>>;
@@ -352,6 +385,27 @@ export type ImageFilter = {
   visibility?: InputMaybe<VisibilityFilter>;
 };
 
+export type ImportProgress = {
+  __typename?: 'ImportProgress';
+  at: Scalars['DateTime']['output'];
+  bytes: Scalars['SafeInt']['output'];
+  done: Scalars['Boolean']['output'];
+  error?: Maybe<Scalars['String']['output']>;
+  etaSeconds?: Maybe<Scalars['Float']['output']>;
+  /** The image's status once the import ended. */
+  finalStatus?: Maybe<ArtifactStatus>;
+  image?: Maybe<Image>;
+  imageId: Scalars['ID']['output'];
+  /** Import method: glance-direct, web-download, copy-image. */
+  method: Scalars['String']['output'];
+  outcome?: Maybe<ProgressOutcome>;
+  rate: Scalars['Float']['output'];
+  stage?: Maybe<Scalars['String']['output']>;
+  storesDone: Array<Scalars['String']['output']>;
+  storesFailed: Array<Scalars['String']['output']>;
+  total?: Maybe<Scalars['SafeInt']['output']>;
+};
+
 export type IntFilter = {
   eq?: InputMaybe<Scalars['SafeInt']['input']>;
   gt?: InputMaybe<Scalars['SafeInt']['input']>;
@@ -408,7 +462,11 @@ export type Mutation = {
   addMember: Member;
   addTags: Artifact;
   createArtifact: Artifact;
+  /** A signed URL to GET the bytes of a blob as the caller, without a token. */
+  createDownloadUrl: SignedUrl;
   createImage: Image;
+  /** A signed URL to PUT the bytes of a blob (field, and key for blob dictionaries) as the caller, without a token. */
+  createUploadUrl: SignedUrl;
   deactivateArtifact: Artifact;
   deleteArtifact: DeletedArtifact;
   /** Same as setVisibility(PUBLIC). */
@@ -418,6 +476,11 @@ export type Mutation = {
   removeLink: Artifact;
   removeMember: Scalars['Boolean']['output'];
   removeTags: Artifact;
+  /**
+   * Admins: make a blob point to an external http(s) URL whose host resolves to public
+   * addresses only; downloads redirect there. The digests (hex) and size are taken as given.
+   */
+  setExternalBlob: Blob;
   setProperties: Artifact;
   /** Admins: replace a project's quota overrides. */
   setQuotas: ProjectUsage;
@@ -462,8 +525,24 @@ export type MutationCreateArtifactArgs = {
 };
 
 
+export type MutationCreateDownloadUrlArgs = {
+  artifactId: Scalars['ID']['input'];
+  expiresInSeconds?: InputMaybe<Scalars['Int']['input']>;
+  field: Scalars['String']['input'];
+  key?: InputMaybe<Scalars['String']['input']>;
+};
+
+
 export type MutationCreateImageArgs = {
   input: CreateImageInput;
+};
+
+
+export type MutationCreateUploadUrlArgs = {
+  artifactId: Scalars['ID']['input'];
+  expiresInSeconds?: InputMaybe<Scalars['Int']['input']>;
+  field: Scalars['String']['input'];
+  key?: InputMaybe<Scalars['String']['input']>;
 };
 
 
@@ -509,6 +588,18 @@ export type MutationRemoveTagsArgs = {
   id: Scalars['ID']['input'];
   ifRevision?: InputMaybe<Scalars['Int']['input']>;
   tags: Array<Scalars['String']['input']>;
+};
+
+
+export type MutationSetExternalBlobArgs = {
+  artifactId: Scalars['ID']['input'];
+  contentType?: InputMaybe<Scalars['String']['input']>;
+  field: Scalars['String']['input'];
+  key?: InputMaybe<Scalars['String']['input']>;
+  md5?: InputMaybe<Scalars['String']['input']>;
+  sha512?: InputMaybe<Scalars['String']['input']>;
+  size?: InputMaybe<Scalars['SafeInt']['input']>;
+  url: Scalars['String']['input'];
 };
 
 
@@ -571,6 +662,10 @@ export type PageInfo = {
   hasPreviousPage: Scalars['Boolean']['output'];
   startCursor?: Maybe<Scalars['String']['output']>;
 };
+
+export type ProgressOutcome =
+  | 'FAILED'
+  | 'SUCCEEDED';
 
 export type ProjectUsage = {
   __typename?: 'ProjectUsage';
@@ -684,6 +779,16 @@ export type QuotaInput = {
   value: Scalars['SafeInt']['input'];
 };
 
+/** A short-lived URL that grants one HTTP method on one blob without a bearer token (see docs/dataplane.md). */
+export type SignedUrl = {
+  __typename?: 'SignedUrl';
+  expiresAt: Scalars['DateTime']['output'];
+  /** The HTTP method the URL is valid for (PUT to upload, GET to download). */
+  method: Scalars['String']['output'];
+  /** Path and query on this server, e.g. /v1/artifacts/<id>/blobs/<field>?expires=...&principal=...&signature=... */
+  url: Scalars['String']['output'];
+};
+
 export type SortDirection =
   | 'ASC'
   | 'DESC';
@@ -706,6 +811,55 @@ export type StringFilter = {
   /** SQL LIKE pattern: % matches any run of characters, _ one character. */
   like?: InputMaybe<Scalars['String']['input']>;
   neq?: InputMaybe<Scalars['String']['input']>;
+};
+
+/**
+ * Live streams over WebSocket (graphql-transport-ws) at /graphql; see docs/subscriptions.md.
+ * A subscriber only receives events about artifacts it may read at the moment of delivery.
+ */
+export type Subscription = {
+  __typename?: 'Subscription';
+  /**
+   * Lifecycle events: created, updated, status changed, deleted. With `after` (the cursor of
+   * an event received earlier), the events missed since then are replayed first, then live
+   * ones follow, with no gap and no duplicate. A subscription filtered by `ids` completes
+   * once each of those artifacts is deleted.
+   */
+  artifactEvents: ArtifactEvent;
+  /** Progress of a Glance image import; completes after the final event. */
+  importProgress: ImportProgress;
+  /** Progress of uploads to an artifact's blobs (one field, or one blob-dict key, when given); completes after the final event. */
+  uploadProgress: UploadProgress;
+};
+
+
+/**
+ * Live streams over WebSocket (graphql-transport-ws) at /graphql; see docs/subscriptions.md.
+ * A subscriber only receives events about artifacts it may read at the moment of delivery.
+ */
+export type SubscriptionArtifactEventsArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  filter?: InputMaybe<ArtifactEventFilter>;
+};
+
+
+/**
+ * Live streams over WebSocket (graphql-transport-ws) at /graphql; see docs/subscriptions.md.
+ * A subscriber only receives events about artifacts it may read at the moment of delivery.
+ */
+export type SubscriptionImportProgressArgs = {
+  imageId: Scalars['ID']['input'];
+};
+
+
+/**
+ * Live streams over WebSocket (graphql-transport-ws) at /graphql; see docs/subscriptions.md.
+ * A subscriber only receives events about artifacts it may read at the moment of delivery.
+ */
+export type SubscriptionUploadProgressArgs = {
+  artifactId: Scalars['ID']['input'];
+  field?: InputMaybe<Scalars['String']['input']>;
+  key?: InputMaybe<Scalars['String']['input']>;
 };
 
 export type TagsFilter = {
@@ -744,6 +898,27 @@ export type UpdateImageInput = {
   /** Admins only. */
   owner?: InputMaybe<Scalars['String']['input']>;
   protected?: InputMaybe<Scalars['Boolean']['input']>;
+};
+
+export type UploadProgress = {
+  __typename?: 'UploadProgress';
+  artifact?: Maybe<Artifact>;
+  artifactId: Scalars['ID']['output'];
+  at: Scalars['DateTime']['output'];
+  bytes: Scalars['SafeInt']['output'];
+  /** True on the final event, which carries the outcome. */
+  done: Scalars['Boolean']['output'];
+  error?: Maybe<Scalars['String']['output']>;
+  /** Seconds left at the current rate, when the total is known. */
+  etaSeconds?: Maybe<Scalars['Float']['output']>;
+  field: Scalars['String']['output'];
+  /** Entry key in a blob dictionary; null for a plain blob field. */
+  key?: Maybe<Scalars['String']['output']>;
+  outcome?: Maybe<ProgressOutcome>;
+  /** Bytes per second. */
+  rate: Scalars['Float']['output'];
+  /** Announced size, when known. */
+  total?: Maybe<Scalars['SafeInt']['output']>;
 };
 
 /** Versions compare by semver precedence; range takes npm-style ranges (^1.2, ~1.4, >=1 <2, 1.x, a || b). */
@@ -859,6 +1034,9 @@ export type ResolversTypes = ResolversObject<{
   Artifact: ResolverTypeWrapper<ArtifactView>;
   ArtifactConnection: ResolverTypeWrapper<ArtifactPage>;
   ArtifactEdge: ResolverTypeWrapper<Omit<ArtifactEdge, 'node'> & { node: ResolversTypes['Artifact'] }>;
+  ArtifactEvent: ResolverTypeWrapper<Omit<ArtifactEvent, 'artifact'> & { artifact: ResolversTypes['Artifact'] }>;
+  ArtifactEventFilter: ArtifactEventFilter;
+  ArtifactEventKind: ArtifactEventKind;
   ArtifactFilter: ArtifactFilter;
   ArtifactLink: ResolverTypeWrapper<LinkRecord>;
   ArtifactStatus: ArtifactStatus;
@@ -882,6 +1060,7 @@ export type ResolversTypes = ResolversObject<{
   ImageConnection: ResolverTypeWrapper<ArtifactPage>;
   ImageEdge: ResolverTypeWrapper<Omit<ImageEdge, 'node'> & { node: ResolversTypes['Image'] }>;
   ImageFilter: ImageFilter;
+  ImportProgress: ResolverTypeWrapper<Omit<ImportProgress, 'image'> & { image?: Maybe<ResolversTypes['Image']> }>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   IntFilter: IntFilter;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
@@ -894,21 +1073,25 @@ export type ResolversTypes = ResolversObject<{
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Node: ResolverTypeWrapper<ResolversInterfaceTypes<ResolversTypes>['Node']>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
+  ProgressOutcome: ProgressOutcome;
   ProjectUsage: ResolverTypeWrapper<UsageView>;
   PropertyFilter: PropertyFilter;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Quota: ResolverTypeWrapper<Quota>;
   QuotaInput: QuotaInput;
   SafeInt: ResolverTypeWrapper<Scalars['SafeInt']['output']>;
+  SignedUrl: ResolverTypeWrapper<SignedUrl>;
   SortDirection: SortDirection;
   SortInput: SortInput;
   StatusFilter: StatusFilter;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   StringFilter: StringFilter;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   TagsFilter: TagsFilter;
   TypeUsage: ResolverTypeWrapper<TypeUsage>;
   UpdateArtifactInput: UpdateArtifactInput;
   UpdateImageInput: UpdateImageInput;
+  UploadProgress: ResolverTypeWrapper<Omit<UploadProgress, 'artifact'> & { artifact?: Maybe<ResolversTypes['Artifact']> }>;
   VersionFilter: VersionFilter;
   Viewer: ResolverTypeWrapper<Principal>;
   Visibility: Visibility;
@@ -920,6 +1103,8 @@ export type ResolversParentTypes = ResolversObject<{
   Artifact: ArtifactView;
   ArtifactConnection: ArtifactPage;
   ArtifactEdge: Omit<ArtifactEdge, 'node'> & { node: ResolversParentTypes['Artifact'] };
+  ArtifactEvent: Omit<ArtifactEvent, 'artifact'> & { artifact: ResolversParentTypes['Artifact'] };
+  ArtifactEventFilter: ArtifactEventFilter;
   ArtifactFilter: ArtifactFilter;
   ArtifactLink: LinkRecord;
   ArtifactType: ArtifactTypeDef;
@@ -938,6 +1123,7 @@ export type ResolversParentTypes = ResolversObject<{
   ImageConnection: ArtifactPage;
   ImageEdge: Omit<ImageEdge, 'node'> & { node: ResolversParentTypes['Image'] };
   ImageFilter: ImageFilter;
+  ImportProgress: Omit<ImportProgress, 'image'> & { image?: Maybe<ResolversParentTypes['Image']> };
   Int: Scalars['Int']['output'];
   IntFilter: IntFilter;
   JSON: Scalars['JSON']['output'];
@@ -953,14 +1139,17 @@ export type ResolversParentTypes = ResolversObject<{
   Quota: Quota;
   QuotaInput: QuotaInput;
   SafeInt: Scalars['SafeInt']['output'];
+  SignedUrl: SignedUrl;
   SortInput: SortInput;
   StatusFilter: StatusFilter;
   String: Scalars['String']['output'];
   StringFilter: StringFilter;
+  Subscription: Record<PropertyKey, never>;
   TagsFilter: TagsFilter;
   TypeUsage: TypeUsage;
   UpdateArtifactInput: UpdateArtifactInput;
   UpdateImageInput: UpdateImageInput;
+  UploadProgress: Omit<UploadProgress, 'artifact'> & { artifact?: Maybe<ResolversParentTypes['Artifact']> };
   VersionFilter: VersionFilter;
   Viewer: Principal;
   VisibilityFilter: VisibilityFilter;
@@ -980,6 +1169,18 @@ export type ArtifactConnectionResolvers<ContextType = GraphQLContext, ParentType
 export type ArtifactEdgeResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ArtifactEdge'] = ResolversParentTypes['ArtifactEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['Artifact'], ParentType, ContextType>;
+}>;
+
+export type ArtifactEventResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ArtifactEvent'] = ResolversParentTypes['ArtifactEvent']> = ResolversObject<{
+  artifact?: Resolver<ResolversTypes['Artifact'], ParentType, ContextType>;
+  artifactId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  from?: Resolver<Maybe<ResolversTypes['ArtifactStatus']>, ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['ArtifactEventKind'], ParentType, ContextType>;
+  revision?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  to?: Resolver<Maybe<ResolversTypes['ArtifactStatus']>, ParentType, ContextType>;
+  typeName?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
 export type ArtifactLinkResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ArtifactLink'] = ResolversParentTypes['ArtifactLink']> = ResolversObject<{
@@ -1097,6 +1298,24 @@ export type ImageEdgeResolvers<ContextType = GraphQLContext, ParentType extends 
   node?: Resolver<ResolversTypes['Image'], ParentType, ContextType>;
 }>;
 
+export type ImportProgressResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ImportProgress'] = ResolversParentTypes['ImportProgress']> = ResolversObject<{
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  bytes?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
+  done?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  error?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  etaSeconds?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  finalStatus?: Resolver<Maybe<ResolversTypes['ArtifactStatus']>, ParentType, ContextType>;
+  image?: Resolver<Maybe<ResolversTypes['Image']>, ParentType, ContextType>;
+  imageId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  method?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  outcome?: Resolver<Maybe<ResolversTypes['ProgressOutcome']>, ParentType, ContextType>;
+  rate?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  stage?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  storesDone?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  storesFailed?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  total?: Resolver<Maybe<ResolversTypes['SafeInt']>, ParentType, ContextType>;
+}>;
+
 export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['JSON'], any> {
   name: 'JSON';
 }
@@ -1127,7 +1346,9 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
   addMember?: Resolver<ResolversTypes['Member'], ParentType, ContextType, RequireFields<MutationAddMemberArgs, 'artifactId' | 'project'>>;
   addTags?: Resolver<ResolversTypes['Artifact'], ParentType, ContextType, RequireFields<MutationAddTagsArgs, 'id' | 'tags'>>;
   createArtifact?: Resolver<ResolversTypes['Artifact'], ParentType, ContextType, RequireFields<MutationCreateArtifactArgs, 'input'>>;
+  createDownloadUrl?: Resolver<ResolversTypes['SignedUrl'], ParentType, ContextType, RequireFields<MutationCreateDownloadUrlArgs, 'artifactId' | 'expiresInSeconds' | 'field'>>;
   createImage?: Resolver<ResolversTypes['Image'], ParentType, ContextType, RequireFields<MutationCreateImageArgs, 'input'>>;
+  createUploadUrl?: Resolver<ResolversTypes['SignedUrl'], ParentType, ContextType, RequireFields<MutationCreateUploadUrlArgs, 'artifactId' | 'expiresInSeconds' | 'field'>>;
   deactivateArtifact?: Resolver<ResolversTypes['Artifact'], ParentType, ContextType, RequireFields<MutationDeactivateArtifactArgs, 'id'>>;
   deleteArtifact?: Resolver<ResolversTypes['DeletedArtifact'], ParentType, ContextType, RequireFields<MutationDeleteArtifactArgs, 'id'>>;
   publishArtifact?: Resolver<ResolversTypes['Artifact'], ParentType, ContextType, RequireFields<MutationPublishArtifactArgs, 'id'>>;
@@ -1135,6 +1356,7 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
   removeLink?: Resolver<ResolversTypes['Artifact'], ParentType, ContextType, RequireFields<MutationRemoveLinkArgs, 'name' | 'sourceId'>>;
   removeMember?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRemoveMemberArgs, 'artifactId' | 'project'>>;
   removeTags?: Resolver<ResolversTypes['Artifact'], ParentType, ContextType, RequireFields<MutationRemoveTagsArgs, 'id' | 'tags'>>;
+  setExternalBlob?: Resolver<ResolversTypes['Blob'], ParentType, ContextType, RequireFields<MutationSetExternalBlobArgs, 'artifactId' | 'field' | 'url'>>;
   setProperties?: Resolver<ResolversTypes['Artifact'], ParentType, ContextType, RequireFields<MutationSetPropertiesArgs, 'id' | 'properties'>>;
   setQuotas?: Resolver<ResolversTypes['ProjectUsage'], ParentType, ContextType, RequireFields<MutationSetQuotasArgs, 'projectId' | 'quotas'>>;
   setVisibility?: Resolver<ResolversTypes['Artifact'], ParentType, ContextType, RequireFields<MutationSetVisibilityArgs, 'id' | 'visibility'>>;
@@ -1188,12 +1410,39 @@ export interface SafeIntScalarConfig extends GraphQLScalarTypeConfig<ResolversTy
   name: 'SafeInt';
 }
 
+export type SignedUrlResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['SignedUrl'] = ResolversParentTypes['SignedUrl']> = ResolversObject<{
+  expiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  method?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  url?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type SubscriptionResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  artifactEvents?: SubscriptionResolver<ResolversTypes['ArtifactEvent'], "artifactEvents", ParentType, ContextType, Partial<SubscriptionArtifactEventsArgs>>;
+  importProgress?: SubscriptionResolver<ResolversTypes['ImportProgress'], "importProgress", ParentType, ContextType, RequireFields<SubscriptionImportProgressArgs, 'imageId'>>;
+  uploadProgress?: SubscriptionResolver<ResolversTypes['UploadProgress'], "uploadProgress", ParentType, ContextType, RequireFields<SubscriptionUploadProgressArgs, 'artifactId'>>;
+}>;
+
 export type TypeUsageResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['TypeUsage'] = ResolversParentTypes['TypeUsage']> = ResolversObject<{
   bytes?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
   count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   maxBytes?: Resolver<Maybe<ResolversTypes['SafeInt']>, ParentType, ContextType>;
   maxCount?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   typeName?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+}>;
+
+export type UploadProgressResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['UploadProgress'] = ResolversParentTypes['UploadProgress']> = ResolversObject<{
+  artifact?: Resolver<Maybe<ResolversTypes['Artifact']>, ParentType, ContextType>;
+  artifactId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  bytes?: Resolver<ResolversTypes['SafeInt'], ParentType, ContextType>;
+  done?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  error?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  etaSeconds?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  field?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  key?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  outcome?: Resolver<Maybe<ResolversTypes['ProgressOutcome']>, ParentType, ContextType>;
+  rate?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  total?: Resolver<Maybe<ResolversTypes['SafeInt']>, ParentType, ContextType>;
 }>;
 
 export type ViewerResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Viewer'] = ResolversParentTypes['Viewer']> = ResolversObject<{
@@ -1206,6 +1455,7 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   Artifact?: ArtifactResolvers<ContextType>;
   ArtifactConnection?: ArtifactConnectionResolvers<ContextType>;
   ArtifactEdge?: ArtifactEdgeResolvers<ContextType>;
+  ArtifactEvent?: ArtifactEventResolvers<ContextType>;
   ArtifactLink?: ArtifactLinkResolvers<ContextType>;
   ArtifactType?: ArtifactTypeResolvers<ContextType>;
   Blob?: BlobResolvers<ContextType>;
@@ -1215,6 +1465,7 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   Image?: ImageResolvers<ContextType>;
   ImageConnection?: ImageConnectionResolvers<ContextType>;
   ImageEdge?: ImageEdgeResolvers<ContextType>;
+  ImportProgress?: ImportProgressResolvers<ContextType>;
   JSON?: GraphQLScalarType;
   JSONObject?: GraphQLScalarType;
   LinkDefinition?: LinkDefinitionResolvers<ContextType>;
@@ -1226,7 +1477,10 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   Query?: QueryResolvers<ContextType>;
   Quota?: QuotaResolvers<ContextType>;
   SafeInt?: GraphQLScalarType;
+  SignedUrl?: SignedUrlResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   TypeUsage?: TypeUsageResolvers<ContextType>;
+  UploadProgress?: UploadProgressResolvers<ContextType>;
   Viewer?: ViewerResolvers<ContextType>;
 }>;
 

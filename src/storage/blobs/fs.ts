@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -32,16 +32,13 @@ export class FsBlobStore implements BlobStore {
     const id = randomUUID();
     const location = `${id.slice(0, 2)}/${id}`;
     const temp = join(this.incomplete, id);
-    let size = 0;
-    source.on('data', (chunk: Buffer) => (size += chunk.length));
     try {
-      const handle = await open(temp, 'wx', 0o600);
-      try {
-        await pipeline(source, createWriteStream('', { fd: handle.fd, autoClose: false, highWaterMark: 1 << 20 }), { signal: options.signal });
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      // The stream owns its descriptor: `flush` fsyncs it before closing, and the pipeline
+      // settles only once it is closed. (A shared FileHandle got closed twice on errors,
+      // and EBADF masked the real cause.)
+      const file = createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true, highWaterMark: 1 << 20 });
+      await pipeline(source, file, { signal: options.signal });
+      const size = file.bytesWritten;
       const shard = join(this.dir, location.slice(0, 2));
       await mkdir(shard, { recursive: true, mode: 0o700 });
       await rename(temp, join(this.dir, location));
@@ -59,10 +56,12 @@ export class FsBlobStore implements BlobStore {
       if (err.code === 'ENOENT') fail('NOT_FOUND', 'the blob\'s bytes are missing from the store');
       throw err;
     });
-    return createReadStream('', { fd: handle.fd, start: range?.start, end: range?.end, highWaterMark: 1 << 20 });
+    // The stream owns the FileHandle and closes it; a raw fd would be closed twice (once more when the handle is collected).
+    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: 1 << 20 });
   }
 
   async stat(location: string): Promise<number | null> {
+    if (!LOCATION.test(location)) return null;
     const s = await stat(this.path(location)).catch(() => null);
     return s ? s.size : null;
   }

@@ -150,6 +150,17 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX ix_artifact_blobs_location ON artifact_blobs (store, location);
     `,
   },
+  {
+    id: '0003_image_listing',
+    sql: `
+      -- Every Glance-style image listing filters on os_hidden (hidden images stay out unless
+      -- asked for): index the exact expression the SQL compiler emits, so counts are covered
+      -- and the default newest-first page walks the index in order.
+      CREATE INDEX ix_artifacts_os_hidden ON artifacts (type_name, json_extract(fields, '$.os_hidden'), created_at, id);
+      -- Rows carry their tags as a JSON aggregate in tag order: read them in that order.
+      CREATE INDEX ix_artifact_tags_position ON artifact_tags (artifact_id, position, tag);
+    `,
+  },
 ];
 
 /** Applies the migrations not yet recorded; returns the ids it applied. */

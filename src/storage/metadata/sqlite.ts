@@ -32,6 +32,8 @@ interface ArtifactRow {
   updated_at: string;
   activated_at: string | null;
   revision: number;
+  tags_json: string;
+  properties_json: string;
 }
 
 interface EventRow {
@@ -66,7 +68,13 @@ interface BlobRow {
   updated_at: string;
 }
 
-const ARTIFACT_COLUMNS = 'a.id, a.type_name, a.name, a.version, a.status, a.visibility, a.owner, a.fields, a.created_at, a.updated_at, a.activated_at, a.revision';
+/**
+ * Tags and properties come with each row as JSON aggregates: one query per page instead of
+ * three, and SQLite evaluates the subqueries only for the rows a LIMIT keeps.
+ */
+const ARTIFACT_COLUMNS = `a.id, a.type_name, a.name, a.version, a.status, a.visibility, a.owner, a.fields, a.created_at, a.updated_at, a.activated_at, a.revision,
+  (SELECT json_group_array(tag) FROM (SELECT tag FROM artifact_tags t WHERE t.artifact_id = a.id ORDER BY position)) AS tags_json,
+  (SELECT json_group_object(name, value) FROM (SELECT name, value FROM artifact_properties p WHERE p.artifact_id = a.id ORDER BY name)) AS properties_json`;
 /** Id lists travel as one JSON parameter, so a statement is prepared once whatever the count. */
 const IDS = '(SELECT value FROM json_each(?))';
 const STATEMENT_CACHE_SIZE = 256;
@@ -524,18 +532,8 @@ export class SqliteMetadataStore implements MetadataStore {
     return { ...e, seq: Number(lastInsertRowid) };
   }
 
-  /** Rows to records, with tags and properties loaded in one query each for the whole page. */
+  /** Rows to records. */
   private hydrate(rows: ArtifactRow[]): ArtifactRecord[] {
-    if (rows.length === 0) return [];
-    const ids = JSON.stringify(rows.map((r) => r.id));
-    const tags = new Map<string, string[]>();
-    for (const t of this.stmt(`SELECT artifact_id, tag FROM artifact_tags WHERE artifact_id IN ${IDS} ORDER BY artifact_id, position`).all(ids) as { artifact_id: string; tag: string }[]) {
-      push(tags, t.artifact_id, t.tag);
-    }
-    const properties = new Map<string, [string, string][]>();
-    for (const p of this.stmt(`SELECT artifact_id, name, value FROM artifact_properties WHERE artifact_id IN ${IDS} ORDER BY artifact_id, name`).all(ids) as { artifact_id: string; name: string; value: string }[]) {
-      push(properties, p.artifact_id, [p.name, p.value]);
-    }
     return rows.map((r) => ({
       id: r.id,
       typeName: r.type_name,
@@ -544,9 +542,9 @@ export class SqliteMetadataStore implements MetadataStore {
       status: r.status,
       visibility: r.visibility,
       owner: r.owner,
-      tags: tags.get(r.id) ?? [],
-      // fromEntries defines own properties, so even a property named __proto__ survives.
-      properties: Object.fromEntries(properties.get(r.id) ?? []),
+      tags: JSON.parse(r.tags_json) as string[],
+      // JSON.parse defines own properties, so even a property named __proto__ survives.
+      properties: JSON.parse(r.properties_json) as Record<string, string>,
       fields: JSON.parse(r.fields) as ArtifactRecord['fields'],
       createdAt: r.created_at,
       updatedAt: r.updated_at,

@@ -1,0 +1,141 @@
+import type { ArtifactBackend, ArtifactView } from '../../backends/port';
+import { fail } from '../../domain/errors';
+import { canRead, type Principal } from '../../domain/policy';
+import type { EventBus, EventLog } from '../../events/port';
+import type { StoredEvent } from '../../storage/metadata/port';
+import { BatchStream } from './batch-stream';
+import type { ConnectionHandle, Delivery } from './context';
+import { DeliveryQueue } from './delivery-queue';
+
+/**
+ * The source of `artifactEvents`: live events from the bus, preceded (with a cursor) by a
+ * replay of the durable log, filtered per subscriber and authorised at delivery time.
+ *
+ * No gaps, no duplicates: the bus subscription starts before the log is read, so an event
+ * committed meanwhile is either in the log or in the queue (the backend publishes after
+ * commit); queued events the replay already covered (seq ≤ the last replayed seq) are skipped.
+ */
+export type ArtifactEventKind = StoredEvent['kind'];
+
+export interface ArtifactEventFilter {
+  ids?: readonly string[];
+  typeNames?: readonly string[];
+  owners?: readonly string[];
+  names?: readonly string[];
+  kinds?: readonly ArtifactEventKind[];
+}
+
+export interface ArtifactEventPayload extends Delivery {
+  event: StoredEvent;
+}
+
+export interface ArtifactEventSourceOptions {
+  principal: Principal;
+  backend: ArtifactBackend;
+  bus: EventBus;
+  log: EventLog;
+  connection: ConnectionHandle;
+  filter: ArtifactEventFilter;
+  /** Replay events after this seq first. */
+  afterSeq?: number;
+  queueLimit: number;
+}
+
+/** Events per log read and per access check. */
+const BATCH = 200;
+
+export function matchesFilter(filter: ArtifactEventFilter, event: StoredEvent): boolean {
+  return (
+    (!filter.ids || filter.ids.includes(event.artifactId)) &&
+    (!filter.typeNames || filter.typeNames.includes(event.typeName)) &&
+    (!filter.owners || filter.owners.includes(event.owner)) &&
+    (!filter.names || filter.names.includes(event.snapshot.name)) &&
+    (!filter.kinds || filter.kinds.includes(event.kind))
+  );
+}
+
+export async function artifactEventSource(options: ArtifactEventSourceOptions): Promise<AsyncIterableIterator<ArtifactEventPayload>> {
+  const { filter, connection } = options;
+  const queue = new DeliveryQueue<StoredEvent>(options.queueLimit, () => connection.closeTooSlow());
+  const subscription = options.bus.subscribe((message) => {
+    if (message.topic !== 'artifact' || !matchesFilter(filter, message.event)) return;
+    // A socket that cannot take what it already has is too slow, however short its queue.
+    if (connection.congested()) return connection.closeTooSlow();
+    queue.push(message.event);
+  });
+  const release = () => {
+    subscription.unsubscribe();
+    queue.close();
+  };
+
+  let replayedUpTo = -1;
+  let replaying = options.afterSeq !== undefined;
+  try {
+    if (options.afterSeq !== undefined) {
+      replayedUpTo = options.afterSeq;
+      const oldest = await options.log.oldestSeq();
+      if (oldest !== null && options.afterSeq < oldest - 1) {
+        fail('CURSOR_EXPIRED', `the event log no longer holds the events after this cursor (oldest kept: ${oldest}); subscribe again without \`after\``);
+      }
+    }
+  } catch (err) {
+    release();
+    throw err;
+  }
+
+  // A subscription to fixed ids ends once each of them has been deleted.
+  const remaining = filter.ids ? new Set(filter.ids) : undefined;
+
+  const produce = async (): Promise<ArtifactEventPayload[] | null> => {
+    if (remaining && remaining.size === 0) return null;
+    let events: StoredEvent[];
+    if (replaying) {
+      const page = await options.log.read(replayedUpTo, BATCH);
+      if (page.length === 0) {
+        replaying = false;
+        return [];
+      }
+      replayedUpTo = page[page.length - 1].seq;
+      events = page.filter((e) => matchesFilter(filter, e));
+    } else {
+      const batch = await queue.take(BATCH);
+      if (batch === null) return null;
+      events = batch.filter((e) => e.seq > replayedUpTo);
+    }
+    if (connection.congested()) {
+      connection.closeTooSlow();
+      return null;
+    }
+    for (const e of events) if (e.kind === 'deleted') remaining?.delete(e.artifactId);
+    return authorize(options.principal, options.backend, events);
+  };
+
+  return new BatchStream(produce, release);
+}
+
+/**
+ * Keeps the events the subscriber may read now: live artifacts through one batched
+ * `getMany`; deleted ones by their snapshot (members are gone with the artifact, so only
+ * owner, public and community visibility, and admins, qualify).
+ */
+async function authorize(principal: Principal, backend: ArtifactBackend, events: StoredEvent[]): Promise<ArtifactEventPayload[]> {
+  const liveIds = [...new Set(events.filter((e) => e.kind !== 'deleted').map((e) => e.artifactId))];
+  const views = new Map<string, ArtifactView>();
+  if (liveIds.length > 0) {
+    const found = await backend.getMany(principal, liveIds);
+    liveIds.forEach((id, i) => {
+      const view = found[i];
+      if (view) views.set(id, view);
+    });
+  }
+  const out: ArtifactEventPayload[] = [];
+  for (const event of events) {
+    if (event.kind === 'deleted') {
+      if (canRead(principal, event.snapshot)) out.push({ event, artifact: { ...event.snapshot, backend: backend.name }, snapshot: true });
+    } else {
+      const view = views.get(event.artifactId);
+      if (view) out.push({ event, artifact: view, snapshot: false });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,119 @@
+import type { FastifyInstance } from 'fastify';
+import type { StatusAction } from '../../backends/port';
+import { VitrineError } from '../../domain/errors';
+import { isUuid } from '../../domain/ids';
+import { isAdmin, requireVisibilityChange, requireWrite } from '../../domain/policy';
+import { mediaType, readJson } from './body';
+import { baseUrl, loadImage, param, rawQuery, type FacadeContext } from './context';
+import { parseCreateBody } from './create-body';
+import { badRequest, forbidden, notFound } from './errors';
+import { imageHref, toGlanceImage } from './image-json';
+import { parseImageListQuery } from './listing';
+import { applyPatch, parsePatch, patchDialect, patchToChange } from './patch';
+import { principalOf, resource } from './router';
+
+/** Images: list, create, show, update (JSON patch), delete, de/reactivate, tags. */
+export function registerImageRoutes(scope: FastifyInstance, ctx: FacadeContext): void {
+  const { backend } = ctx;
+
+  resource(scope, '/images', {
+    GET: async (request) => {
+      const principal = principalOf(request);
+      const query = parseImageListQuery(rawQuery(request), ctx.paging);
+      if (query.marker !== undefined) {
+        // Glance answers an unknown (or invisible) marker with 400, not with an empty page.
+        const [marker] = isUuid(query.marker) ? await backend.getMany(principal, [query.marker.toLowerCase()]) : [null];
+        if (!marker) throw badRequest(`No image found with ID ${query.marker}`);
+      }
+      const page = await backend.list(principal, { ...query.request, afterId: query.marker?.toLowerCase() });
+      const body: Record<string, unknown> = {
+        images: page.items.map((item) => toGlanceImage(item)),
+        first: query.first,
+        schema: '/v2/schemas/images',
+      };
+      // Glance links a next page whenever this one is full, even if it turns out empty.
+      const last = page.items.at(-1);
+      if (last && page.items.length === query.limit) body.next = query.next(last.id);
+      return body;
+    },
+
+    POST: async (request, reply) => {
+      const principal = principalOf(request);
+      const create = parseCreateBody(await readJson(request, ctx.bodyLimit), ctx.schemas.image);
+      const image = await backend.create(principal, create);
+      return reply
+        .code(201)
+        .header('location', `${baseUrl(request)}${imageHref(image.id)}`)
+        // openstacksdk reads the import methods from this header.
+        .header('openstack-image-import-methods', ctx.importMethods.join(','))
+        .send(toGlanceImage(image));
+    },
+  });
+
+  resource(scope, '/images/:imageId', {
+    GET: async (request) => toGlanceImage(await loadImage(ctx, principalOf(request), param(request, 'imageId'))),
+
+    PATCH: async (request) => {
+      // Glance judges the media type and the operations before it looks the image up.
+      const dialect = patchDialect(mediaType(request));
+      const operations = parsePatch(await readJson(request, ctx.bodyLimit), dialect, ctx.schemas.image);
+      const principal = principalOf(request);
+      const current = await loadImage(ctx, principal, param(request, 'imageId'));
+      requireWrite(principal, current, 'change this image');
+      const shown = toGlanceImage(current);
+      const { change, visibility } = patchToChange(shown, applyPatch(shown, operations, { isAdmin: isAdmin(principal) }));
+      // Checked before anything is written, so a refused visibility leaves no half-applied patch.
+      if (visibility) requireVisibilityChange(principal, 'image', current, visibility);
+      let updated = current;
+      if (Object.keys(change).length > 0) updated = await backend.update(principal, current.id, change, current.revision);
+      if (visibility) updated = await backend.setVisibility(principal, current.id, visibility, updated.revision);
+      return toGlanceImage(updated);
+    },
+
+    DELETE: async (request, reply) => {
+      const principal = principalOf(request);
+      const current = await loadImage(ctx, principal, param(request, 'imageId'));
+      try {
+        await backend.delete(principal, current.id);
+      } catch (err) {
+        if (err instanceof VitrineError && err.code === 'PROTECTED') throw forbidden(`Image ${current.id} is protected and cannot be deleted.`);
+        throw err;
+      }
+      return reply.code(204).send();
+    },
+  });
+
+  for (const action of ['deactivate', 'reactivate'] as const satisfies readonly StatusAction[]) {
+    resource(scope, `/images/:imageId/actions/${action}`, {
+      POST: async (request, reply) => {
+        const principal = principalOf(request);
+        const current = await loadImage(ctx, principal, param(request, 'imageId'));
+        try {
+          await backend.changeStatus(principal, current.id, action);
+        } catch (err) {
+          // Glance's domain raises Forbidden (403) for these, not a conflict.
+          if (err instanceof VitrineError && err.code === 'TRANSITION_FORBIDDEN') throw forbidden(`Not allowed to ${action} image in status '${current.status}'`);
+          throw err;
+        }
+        return reply.code(204).send();
+      },
+    });
+  }
+
+  resource(scope, '/images/:imageId/tags/:tag', {
+    PUT: async (request, reply) => {
+      const principal = principalOf(request);
+      const current = await loadImage(ctx, principal, param(request, 'imageId'));
+      await backend.update(principal, current.id, { addTags: [param(request, 'tag')] });
+      return reply.code(204).send();
+    },
+    DELETE: async (request, reply) => {
+      const principal = principalOf(request);
+      const current = await loadImage(ctx, principal, param(request, 'imageId'));
+      const tag = param(request, 'tag');
+      if (!current.tags.includes(tag)) throw notFound('The resource could not be found.');
+      await backend.update(principal, current.id, { removeTags: [tag] });
+      return reply.code(204).send();
+    },
+  });
+}

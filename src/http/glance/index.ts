@@ -1,0 +1,52 @@
+import type { FastifyInstance } from 'fastify';
+import type { ArtifactBackend } from '../../backends/port';
+import type { Authenticate } from '../auth';
+import type { FacadeContext } from './context';
+import { registerDataRoutes } from './data';
+import { registerDiscoveryRoutes } from './discovery';
+import { notFound } from './errors';
+import { IMAGE_TYPE } from './image-json';
+import { registerImageRoutes } from './images';
+import type { ListLimits } from './listing';
+import { registerMemberRoutes } from './members';
+import { sendError, setUpScope } from './router';
+import { buildSchemas } from './schemas';
+import { registerVersionRoutes } from './versions';
+
+/**
+ * The Glance v2 REST facade: `/`, `/versions` and `/v2/...`, served from the
+ * ArtifactBackend port so glanceclient, openstackclient, Nova and tempest work unchanged.
+ * docs/glance-compat.md lists what is served and how it differs from Glance.
+ */
+export interface GlanceFacadeOptions {
+  backend: ArtifactBackend;
+  authenticate: Authenticate;
+  bodyLimitBytes: number;
+  paging: ListLimits;
+}
+
+export async function registerGlanceFacade(app: FastifyInstance, options: GlanceFacadeOptions): Promise<void> {
+  const ctx: FacadeContext = {
+    backend: options.backend,
+    schemas: buildSchemas(options.backend.types.get(IMAGE_TYPE)),
+    bodyLimit: options.bodyLimitBytes,
+    paging: options.paging,
+    // glance-direct, web-download and copy-image need staging and tasks, not served yet.
+    importMethods: [],
+  };
+
+  // Version documents need no token: discovery runs before clients authenticate.
+  await app.register(async (root) => {
+    setUpScope(root, {});
+    registerVersionRoutes(root);
+  });
+
+  await app.register(async (v2) => {
+    setUpScope(v2, { authenticate: options.authenticate });
+    v2.setNotFoundHandler(async (request, reply) => sendError(request, reply, notFound('The resource could not be found.')));
+    registerImageRoutes(v2, ctx);
+    registerMemberRoutes(v2, ctx);
+    registerDataRoutes(v2, ctx);
+    registerDiscoveryRoutes(v2, ctx);
+  }, { prefix: '/v2' });
+}
