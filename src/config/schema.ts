@@ -111,7 +111,8 @@ const GraphQLSchema = strict({
   /** The Apollo explorer landing page on GET /graphql; same default as introspection. */
   explorer: bool().optional(),
   maxDepth: int(1).default(12),
-  maxCost: int(1).default(5000),
+  // armor counts fields and nesting, not page sizes: a 100-image page with Glance's fields costs about 8,200.
+  maxCost: int(1).default(25000),
   maxAliases: int(0).default(20),
   maxDirectives: int(0).default(30),
   maxTokens: int(1).default(4000),

@@ -171,7 +171,7 @@ describe('configuration errors', () => {
     expect(dev).toMatchObject({ mode: 'development', host: '127.0.0.1', port: 4000, dataDir: '/srv/vitrine' });
     expect(dev.database).toEqual({ driver: 'sqlite', path: '/srv/vitrine/vitrine.sqlite' });
     expect(dev.blobs).toEqual({ driver: 'fs', path: '/srv/vitrine/blobs' });
-    expect(dev.graphql).toEqual({ introspection: true, explorer: true, maxDepth: 12, maxCost: 5000, maxAliases: 20, maxDirectives: 30, maxTokens: 4000, maxBatch: 10 });
+    expect(dev.graphql).toEqual({ introspection: true, explorer: true, maxDepth: 12, maxCost: 25000, maxAliases: 20, maxDirectives: 30, maxTokens: 4000, maxBatch: 10 });
     expect(Object.isFrozen(dev.graphql)).toBe(true);
     const prod = loadConfig({ env: { VITRINE_MODE: 'production', VITRINE_EXPLORER: 'yes' } });
     expect(prod.graphql).toMatchObject({ introspection: false, explorer: true });
@@ -238,11 +238,13 @@ describe('GraphQL hardening', () => {
     expect(deep.body.errors![0].message).toBe('Query depth limit of 12 exceeded, found 14.');
   });
 
-  it('refuses a query costlier than maxCost (5000) with QUERY_TOO_COSTLY', async () => {
-    const cheap = await dev.gql('{ artifacts(first: 100) { nodes { id name } } }');
+  it('refuses a query costlier than maxCost (25000) with QUERY_TOO_COSTLY, but not a 100-image page', async () => {
+    const page = `{ images(first: 100) { edges { node { id name status visibility owner tags properties diskFormat containerFormat size
+      virtualSize checksum osHashAlgo osHashValue minDisk minRam protected osHidden stores createdAt updatedAt } } totalCount } }`;
+    const cheap = await dev.gql(page);
     expect(cheap.status).toBe(200);
     expect(cheap.body.errors).toBeUndefined();
-    const costly = await dev.gql('{ artifacts(first: 1000) { nodes { id name } } }');
+    const costly = await dev.gql('{ artifacts(first: 1000) { nodes { id name version status owner tags properties createdAt updatedAt } } }');
     expect(costly.status).toBe(400);
     expect(codes(costly)).toEqual(['QUERY_TOO_COSTLY']);
   });
