@@ -59,8 +59,8 @@ class HashWorker {
     this.listeners.delete(id);
   }
 
-  post(message: { op: string; id: number; bytes?: ArrayBuffer }, transfer?: ArrayBuffer[]): void {
-    this.thread.postMessage(message, transfer);
+  post(message: { op: string; id: number; bytes?: SharedArrayBuffer }): void {
+    this.thread.postMessage(message);
   }
 
   async close(): Promise<void> {
@@ -141,16 +141,21 @@ export class HashingTap extends Transform {
     return this.digests;
   }
 
+  /**
+   * Copies the batch once into shared memory that every worker reads: one copy per byte
+   * instead of one per worker, which matters at several hundred MiB/s on two cores.
+   */
   private flushBatch(): void {
     if (this.batchBytes === 0) return;
-    const bytes = Buffer.concat(this.batch, this.batchBytes);
+    const shared = new SharedArrayBuffer(this.batchBytes);
+    const view = Buffer.from(shared);
+    let offset = 0;
+    for (const chunk of this.batch) offset += chunk.copy(view, offset);
     this.batch = [];
     this.batchBytes = 0;
     for (const [, w] of this.workers) {
-      // Each worker gets its own copy, transferred rather than cloned a second time.
-      const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
-      this.inFlight += ab.byteLength;
-      w.post({ op: 'update', id: this.id, bytes: ab }, [ab]);
+      this.inFlight += shared.byteLength;
+      w.post({ op: 'update', id: this.id, bytes: shared });
     }
   }
 
