@@ -4,6 +4,7 @@ import { fail, VitrineError } from '../../domain/errors';
 import { encodeVersion } from '../../domain/semver';
 import type { ArtifactWrite, ByteLimit, Condition, CountLimit, ListQuery, MetadataStore, NewEvent, StoredEvent, UploadRecord, Usage } from './port';
 import { applyPostgresMigrations, LOCK_SPACE, quoteIdentifier, SCHEMA_NAME } from './postgres-migrations';
+import { blobFromRow, blobsWithUploads, eventFromRow, groupBy, push, uploadFromRow, type BlobRow, type EventRow, type UploadRow } from './rows';
 import { compileCount, compileList, postgresDialect } from './sql';
 
 /**
@@ -53,50 +54,8 @@ interface ArtifactRow {
   revision: number;
 }
 
-interface EventRow {
-  seq: number;
-  kind: NewEvent['kind'];
-  artifact_id: string;
-  type_name: string;
-  owner: string;
-  visibility: Visibility;
-  from_status: Status | null;
-  to_status: Status | null;
-  revision: number;
-  at: string;
-  snapshot: ArtifactRecord;
-}
 
-interface BlobRow {
-  artifact_id: string;
-  field: string;
-  key: string;
-  status: BlobRecord['status'];
-  size: number | null;
-  md5: string | null;
-  sha256: string | null;
-  sha512: string | null;
-  content_type: string | null;
-  external: boolean;
-  url: string | null;
-  store: string | null;
-  location: string | null;
-  created_at: string;
-  updated_at: string;
-}
 
-interface UploadRow {
-  id: string;
-  artifact_id: string;
-  field: string;
-  key: string;
-  owner: string;
-  type_name: string;
-  reserved: number;
-  content_type: string | null;
-  started_at: string;
-  expires_at: string;
-}
 
 const ARTIFACT_COLUMNS = 'a.id, a.type_name, a.name, a.version, a.status, a.visibility, a.owner, a.fields, a.created_at, a.updated_at, a.activated_at, a.revision';
 const BLOB_COLUMNS = 'artifact_id, field, key, status, size, md5, sha256, sha512, content_type, external, url, store, location, created_at, updated_at';
@@ -684,75 +643,14 @@ class WriteTransaction {
 /** Stored blobs, with each blob that has a running upload shown once, as saving. */
 async function loadBlobs(db: pg.Pool | PoolClient, artifactIds: readonly string[]): Promise<BlobRecord[][]> {
   const ids = [...artifactIds];
-  const stored = (await db.query<BlobRow>(`SELECT ${BLOB_COLUMNS} FROM artifact_blobs WHERE artifact_id = ANY($1::text[])`, [ids])).rows.map(blobFromRow);
-  const saving = (await db.query<UploadRow>('SELECT * FROM blob_uploads WHERE artifact_id = ANY($1::text[])', [ids])).rows.map(savingBlobOf);
-  const busy = new Set(saving.map(blobKey));
-  const all = [...stored.filter((b) => !busy.has(blobKey(b))), ...saving].sort(byFieldAndKey);
-  return groupBy(artifactIds, all, (b) => b.artifactId);
+  const stored = (await db.query<BlobRow>(`SELECT ${BLOB_COLUMNS} FROM artifact_blobs WHERE artifact_id = ANY($1::text[])`, [ids])).rows;
+  const uploads = (await db.query<UploadRow>('SELECT * FROM blob_uploads WHERE artifact_id = ANY($1::text[])', [ids])).rows;
+  return blobsWithUploads(artifactIds, stored, uploads);
 }
 
-function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
-  const list = map.get(key);
-  if (list) list.push(value);
-  else map.set(key, [value]);
-}
 
-/** One list per key, in the order of `keys` (repeated keys get the same rows). */
-function groupBy<T>(keys: readonly string[], rows: T[], keyOf: (row: T) => string): T[][] {
-  const groups = new Map<string, T[]>();
-  for (const row of rows) push(groups, keyOf(row), row);
-  return keys.map((k) => [...(groups.get(k) ?? [])]);
-}
 
-function uploadFromRow(r: UploadRow): UploadRecord {
-  return {
-    id: r.id, artifactId: r.artifact_id, field: r.field, key: r.key, owner: r.owner, typeName: r.type_name,
-    reserved: r.reserved, contentType: r.content_type, startedAt: r.started_at, expiresAt: r.expires_at,
-  };
-}
 
-function savingBlobOf(r: UploadRow): BlobRecord {
-  return {
-    artifactId: r.artifact_id, field: r.field, key: r.key, status: 'saving', size: null, md5: null, sha256: null, sha512: null,
-    contentType: r.content_type, external: false, url: null, store: null, location: null, createdAt: r.started_at, updatedAt: r.started_at,
-  };
-}
 
-const blobKey = (b: BlobRecord) => `${b.artifactId}\u0000${b.field}\u0000${b.key}`;
-const byFieldAndKey = (a: BlobRecord, b: BlobRecord) => (a.field < b.field ? -1 : a.field > b.field ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
-function blobFromRow(r: BlobRow): BlobRecord {
-  return {
-    artifactId: r.artifact_id,
-    field: r.field,
-    key: r.key,
-    status: r.status,
-    size: r.size,
-    md5: r.md5,
-    sha256: r.sha256,
-    sha512: r.sha512,
-    contentType: r.content_type,
-    external: r.external,
-    url: r.url,
-    store: r.store,
-    location: r.location,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  };
-}
 
-function eventFromRow(r: EventRow): StoredEvent {
-  return {
-    seq: r.seq,
-    kind: r.kind,
-    artifactId: r.artifact_id,
-    typeName: r.type_name,
-    owner: r.owner,
-    visibility: r.visibility,
-    ...(r.from_status !== null ? { from: r.from_status } : {}),
-    ...(r.to_status !== null ? { to: r.to_status } : {}),
-    revision: r.revision,
-    at: r.at,
-    snapshot: r.snapshot,
-  };
-}

@@ -1,0 +1,129 @@
+import type { ArtifactRecord, BlobRecord, Status, Visibility } from '../../domain/artifact';
+import type { NewEvent, StoredEvent, UploadRecord } from './port';
+
+/**
+ * Row shapes and row → record mappers shared by the SQL adapters. The engines differ only
+ * in how a row holds booleans and JSON: SQLite hands back 0/1 and text, PostgreSQL
+ * booleans and parsed JSONB; the mappers accept both.
+ */
+export interface EventRow {
+  seq: number;
+  kind: NewEvent['kind'];
+  artifact_id: string;
+  type_name: string;
+  owner: string;
+  visibility: Visibility;
+  from_status: Status | null;
+  to_status: Status | null;
+  revision: number;
+  at: string;
+  snapshot: string | ArtifactRecord;
+}
+
+export interface BlobRow {
+  artifact_id: string;
+  field: string;
+  key: string;
+  status: BlobRecord['status'];
+  size: number | null;
+  md5: string | null;
+  sha256: string | null;
+  sha512: string | null;
+  content_type: string | null;
+  external: number | boolean;
+  url: string | null;
+  store: string | null;
+  location: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface UploadRow {
+  id: string;
+  artifact_id: string;
+  field: string;
+  key: string;
+  owner: string;
+  type_name: string;
+  reserved: number;
+  content_type: string | null;
+  started_at: string;
+  expires_at: string;
+}
+
+export function eventFromRow(r: EventRow): StoredEvent {
+  return {
+    seq: r.seq,
+    kind: r.kind,
+    artifactId: r.artifact_id,
+    typeName: r.type_name,
+    owner: r.owner,
+    visibility: r.visibility,
+    ...(r.from_status !== null ? { from: r.from_status } : {}),
+    ...(r.to_status !== null ? { to: r.to_status } : {}),
+    revision: r.revision,
+    at: r.at,
+    snapshot: typeof r.snapshot === 'string' ? (JSON.parse(r.snapshot) as ArtifactRecord) : r.snapshot,
+  };
+}
+
+export function blobFromRow(r: BlobRow): BlobRecord {
+  return {
+    artifactId: r.artifact_id,
+    field: r.field,
+    key: r.key,
+    status: r.status,
+    size: r.size,
+    md5: r.md5,
+    sha256: r.sha256,
+    sha512: r.sha512,
+    contentType: r.content_type,
+    external: Boolean(r.external),
+    url: r.url,
+    store: r.store,
+    location: r.location,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export function uploadFromRow(r: UploadRow): UploadRecord {
+  return {
+    id: r.id, artifactId: r.artifact_id, field: r.field, key: r.key, owner: r.owner, typeName: r.type_name,
+    reserved: r.reserved, contentType: r.content_type, startedAt: r.started_at, expiresAt: r.expires_at,
+  };
+}
+
+/**
+ * Blobs per artifact as the port reports them: stored blobs, with each blob that has a
+ * running upload shown once, as saving; sorted by field then key.
+ */
+export function blobsWithUploads(artifactIds: readonly string[], stored: BlobRow[], uploads: UploadRow[]): BlobRecord[][] {
+  const saving = uploads.map(savingBlobOf);
+  const busy = new Set(saving.map(blobKey));
+  const all = [...stored.map(blobFromRow).filter((b) => !busy.has(blobKey(b))), ...saving].sort(byFieldAndKey);
+  return groupBy(artifactIds, all, (b) => b.artifactId);
+}
+
+function savingBlobOf(r: UploadRow): BlobRecord {
+  return {
+    artifactId: r.artifact_id, field: r.field, key: r.key, status: 'saving', size: null, md5: null, sha256: null, sha512: null,
+    contentType: r.content_type, external: false, url: null, store: null, location: null, createdAt: r.started_at, updatedAt: r.started_at,
+  };
+}
+
+const blobKey = (b: BlobRecord) => `${b.artifactId}\u0000${b.field}\u0000${b.key}`;
+const byFieldAndKey = (a: BlobRecord, b: BlobRecord) => (a.field < b.field ? -1 : a.field > b.field ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+
+export function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+/** One list per key, in the order of `keys` (repeated keys get the same rows). */
+export function groupBy<T>(keys: readonly string[], rows: T[], keyOf: (row: T) => string): T[][] {
+  const groups = new Map<string, T[]>();
+  for (const row of rows) push(groups, keyOf(row), row);
+  return keys.map((k) => [...(groups.get(k) ?? [])]);
+}
