@@ -16,7 +16,7 @@ import type { MetadataStore, NewEvent, StoredEvent } from '../../storage/metadat
 import type { BlobStore } from '../../storage/blobs/port';
 import type { ArtifactBackend, ArtifactPage, ArtifactView, BlobContent, BlobSweepReport, BlobTarget, BlobView, CreateRequest, ExternalBlobRequest, ListRequest, StatusAction, UpdateRequest, UploadMeta, UploadResult, UsageView } from '../port';
 import type { Readable } from 'node:stream';
-import { BlobService } from './blobs';
+import { BlobService, type NativeBlobOptions } from './blobs';
 import type { HashPool } from './hasher';
 import { effectiveQuotas, quotaLimit, validateQuotas } from './quotas';
 import { BlobSweeper } from './sweeper';
@@ -37,17 +37,6 @@ export interface NativeBackendOptions {
   blobs?: NativeBlobOptions;
 }
 
-export interface NativeBlobOptions {
-  blobStore: BlobStore;
-  hashPool: HashPool;
-  /** A running upload's lease; renewed every sixth of it. */
-  leaseMs: number;
-  progressIntervalMs: number;
-  allowPrivateUrls: boolean;
-  /** Host → addresses, for the SSRF check of external URLs (DNS when omitted). */
-  resolve?: (host: string) => Promise<string[]>;
-  log?: (message: string, err?: unknown) => void;
-}
 
 /** Retries of a read-modify-write that lost a race, when the caller did not pin a revision. */
 const WRITE_ATTEMPTS = 5;

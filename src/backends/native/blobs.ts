@@ -36,19 +36,24 @@ export interface BlobHost {
   quotasOf(projectId: string): Promise<Record<string, number>>;
 }
 
-export interface BlobServiceOptions {
-  types: TypeRegistry;
-  store: MetadataStore;
+/** What the native backend needs to serve blobs (its `blobs` option). */
+export interface NativeBlobOptions {
   blobStore: BlobStore;
   hashPool: HashPool;
-  bus: EventBus;
-  host: BlobHost;
+  /** A running upload's lease; renewed every sixth of it. */
   leaseMs: number;
   progressIntervalMs: number;
   allowPrivateUrls: boolean;
-  /** Resolves a host to its addresses (DNS by default). */
+  /** Host → addresses, for the SSRF check of external URLs (DNS when omitted). */
   resolve?: (host: string) => Promise<string[]>;
   log?: (message: string, err?: unknown) => void;
+}
+
+export interface BlobServiceOptions extends NativeBlobOptions {
+  types: TypeRegistry;
+  store: MetadataStore;
+  bus: EventBus;
+  host: BlobHost;
 }
 
 /** Retries of an artifact write that lost a race with a metadata change during the upload. */
