@@ -63,7 +63,7 @@ function parseArgs(argv: string[]): { opts: BenchOptions; only?: string[]; list:
 async function main(): Promise<number> {
   const { opts, only, list } = parseArgs(process.argv.slice(2));
   if (list) {
-    for (const s of scenarios) process.stdout.write(`${s.name.padEnd(16)} ${s.description}\n`);
+    for (const s of scenarios) process.stdout.write(`${s.name.padEnd(20)} ${s.description}\n`);
     return 0;
   }
   installExitHandlers();

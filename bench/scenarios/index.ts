@@ -1,10 +1,13 @@
 // The scenario registry, in run order: reads before writes (creates grow the
-// tables), memory after the read load, cold start last. To add one (e.g. the
-// /v2 facade): write bench/scenarios/<name>.ts exporting a Scenario, reuse or
+// tables), memory after the read load, cold start last. To add one: write bench/scenarios/<name>.ts exporting a Scenario, reuse or
 // add load definitions in requests.ts, and list it here.
 import { blobDownloadScenario } from './blob-download';
 import { blobUploadScenario } from './blob-upload';
 import { coldStartScenario } from './cold-start';
+import { dashboardScenario } from './dashboard';
+import { facadeCreateScenario } from './facade-create';
+import { facadeListScenario } from './facade-list';
+import { facadeShowScenario } from './facade-show';
 import { glanceCreateScenario } from './glance-create';
 import { glanceListScenario } from './glance-list';
 import { glanceShowScenario } from './glance-show';
@@ -12,6 +15,7 @@ import { graphqlCreateScenario } from './graphql-create';
 import { graphqlListScenario } from './graphql-list';
 import { graphqlShowScenario } from './graphql-show';
 import { memoryScenario } from './memory';
+import { subscriptionFanoutScenario } from './subscription-fanout';
 import type { Scenario } from './types';
 
 export const scenarios: Scenario[] = [
@@ -19,9 +23,16 @@ export const scenarios: Scenario[] = [
   glanceShowScenario,
   graphqlListScenario,
   graphqlShowScenario,
+  facadeListScenario,
+  facadeShowScenario,
+  // Seeds members on the first page; before the creates, which push new images onto it.
+  dashboardScenario,
   memoryScenario,
   glanceCreateScenario,
   graphqlCreateScenario,
+  facadeCreateScenario,
+  // Its own Vitrine and a bare ws server; 2 client processes.
+  subscriptionFanoutScenario,
   blobUploadScenario,
   blobDownloadScenario,
   coldStartScenario,

@@ -95,6 +95,55 @@ export function vitrineCreate(ctx: BenchContext, fresh = false): MeasureRequest 
   };
 }
 
+// ---------------------------------------------------- Vitrine /v2 facade ---
+// The same requests as Glance's (same paths, same bodies, same connection
+// modes), against Vitrine's Glance v2 facade, with its Keystone-style header.
+function facadeHeaders(token: string): Record<string, string> {
+  return { 'x-auth-token': token, accept: 'application/json' };
+}
+
+export function facadeList(ctx: BenchContext, fresh: boolean): MeasureRequest {
+  return {
+    key: `facade.list.${fresh ? 'fresh' : 'ka'}`,
+    label: `Vitrine /v2 list, ${mode(fresh)}`,
+    spec: async () => {
+      const v = await ctx.vitrine();
+      return { url: v.url, method: 'GET', path: GLANCE_LIST_PATH, headers: facadeHeaders(v.token), connections: ctx.opts.connections, fresh };
+    },
+  };
+}
+
+export function facadeShow(ctx: BenchContext, fresh = false): MeasureRequest {
+  return {
+    key: `facade.show.${fresh ? 'fresh' : 'ka'}`,
+    label: `Vitrine /v2 show, ${mode(fresh)}`,
+    spec: async () => {
+      const v = await ctx.vitrine();
+      return { url: v.url, method: 'GET', path: `/v2/images/${v.ids[0]}`, headers: facadeHeaders(v.token), next: () => ({ path: `/v2/images/${pick(v.ids)}` }), connections: ctx.opts.connections, fresh };
+    },
+  };
+}
+
+export function facadeCreate(ctx: BenchContext, fresh = false): MeasureRequest {
+  return {
+    key: `facade.create.${fresh ? 'fresh' : 'ka'}`,
+    label: `Vitrine /v2 create, ${mode(fresh)}`,
+    spec: async () => {
+      const v = await ctx.vitrine();
+      return {
+        url: v.url,
+        method: 'POST',
+        path: '/v2/images',
+        headers: facadeHeaders(v.token),
+        body: JSON.stringify(glanceBody(benchImage())),
+        next: () => ({ body: JSON.stringify(glanceBody(benchImage())) }),
+        connections: ctx.opts.connections,
+        fresh,
+      };
+    },
+  };
+}
+
 // --------------------------------------------------------------- ceiling ---
 /** Loads the ceiling with Glance's real response bodies (captured once). */
 function glanceFixtures(ctx: BenchContext): Promise<void> {
@@ -123,19 +172,50 @@ function graphqlFixture(ctx: BenchContext, op: 'ListImages' | 'ShowImage' | 'Cre
   });
 }
 
+/**
+ * Loads the ceiling with the Vitrine facade's real response bodies (captured
+ * once). The ceiling serves them under /facade/v2/..., the same routes as
+ * Glance's under another prefix.
+ */
+function facadeFixtures(ctx: BenchContext): Promise<void> {
+  return ctx.once('fixtures.facade', async () => {
+    const [v, c] = [await ctx.vitrine(), await ctx.ceiling()];
+    const headers = facadeHeaders(v.token);
+    const list = await requestJson(`${v.url}${GLANCE_LIST_PATH}`, { headers });
+    const show = await requestJson(`${v.url}/v2/images/${v.ids[0]}`, { headers });
+    const created = await requestJson(`${v.url}/v2/images`, { method: 'POST', headers, body: glanceBody(benchImage()) });
+    for (const [name, r, want] of [['list', list, 200], ['show', show, 200], ['create', created, 201]] as const) {
+      if (r.status !== want) throw new Error(`Vitrine /v2 ${name} fixture: HTTP ${r.status} ${r.text.slice(0, 200)}`);
+    }
+    await c.setFixture('facade.list', list.text);
+    await c.setFixture('facade.show', show.text);
+    await c.setFixture('facade.create', created.text, 201);
+  });
+}
+
 const GRAPHQL_OP = { list: 'ListImages', show: 'ShowImage', create: 'CreateImage' } as const;
+export const FACADE_CEILING_PREFIX = '/facade';
 
 /** The ceiling answering the same request as `like`, with the same bytes. */
 export function ceilingLike(ctx: BenchContext, like: MeasureRequest): MeasureRequest {
   const isGraphql = like.key.startsWith('vitrine.');
+  const isFacade = like.key.startsWith('facade.');
+  const kind = like.key.split('.')[1] as keyof typeof GRAPHQL_OP;
   return {
     key: `ceiling:${like.key}`,
     label: `Fastify ceiling (${like.label.replace(/^(Glance|Vitrine) /, (_, s: string) => `${s.toLowerCase()} `)})`,
     spec: async () => {
-      const kind = like.key.split('.')[1] as keyof typeof GRAPHQL_OP;
-      await (isGraphql ? graphqlFixture(ctx, GRAPHQL_OP[kind]) : glanceFixtures(ctx));
+      await (isGraphql ? graphqlFixture(ctx, GRAPHQL_OP[kind]) : isFacade ? facadeFixtures(ctx) : glanceFixtures(ctx));
       const [c, spec] = [await ctx.ceiling(), await like.spec()];
-      return { ...spec, url: c.url };
+      if (!isFacade) return { ...spec, url: c.url };
+      // Same request under the ceiling's /facade prefix (it ignores the token header).
+      const next = spec.next;
+      return {
+        ...spec,
+        url: c.url,
+        path: `${FACADE_CEILING_PREFIX}${spec.path}`,
+        ...(next ? { next: () => { const n = next(); return n.path ? { ...n, path: `${FACADE_CEILING_PREFIX}${n.path}` } : n; } } : {}),
+      };
     },
   };
 }

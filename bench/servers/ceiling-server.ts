@@ -34,6 +34,11 @@ app.get('/v2/images', (_req, reply) => send('glance.list', reply));
 app.get('/v2/images/:id', (_req, reply) => send('glance.show', reply));
 app.post('/v2/images', (_req, reply) => send('glance.create', reply));
 
+// Vitrine's Glance v2 facade: the same routes under /facade, its own bytes.
+app.get('/facade/v2/images', (_req, reply) => send('facade.list', reply));
+app.get('/facade/v2/images/:id', (_req, reply) => send('facade.show', reply));
+app.post('/facade/v2/images', (_req, reply) => send('facade.create', reply));
+
 // GraphQL: the body is parsed (as any GraphQL server must) and the answer
 // picked by operationName.
 app.post<{ Body: { operationName?: string } }>('/graphql', (req, reply) => send(`graphql.${req.body?.operationName ?? ''}`, reply));
