@@ -1,12 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { NativeBackend } from '../backends/native/backend';
 import { HashPool } from '../backends/native/hasher';
 import type { Config, TokenConfig } from '../config/schema';
 import { TypeRegistry, type TypeSpec } from '../domain/builtin-types';
+import type { BrokerBusOptions } from '../events/broker';
 import { MemoryEventBus } from '../events/memory';
+import { NatsEventBus } from '../events/nats';
+import { RedisEventBus } from '../events/redis';
 import { errorBody } from '../graphql/errors';
 import { buildExecutableSchema } from '../graphql/schema';
 import { registerGraphQL } from '../graphql/server';
@@ -28,7 +32,7 @@ import { ensureSigningKey } from './signing-key';
 
 /**
  * The composition root: the one place that names concrete adapters (SQLite or PostgreSQL,
- * the in-memory bus, the native backend) and wires them to the edges, which only know ports.
+ * the in-memory, Redis or NATS bus, the native backend) and wires them to the edges, which only know ports.
  */
 /** Where the data plane serves blob bytes. */
 const DATA_PLANE_PREFIX = '/v1/artifacts';
@@ -49,7 +53,7 @@ export interface AppOptions {
   announce?: (text: string) => void;
   /** Replaces the logger made from config (tests pass a silent one). */
   logger?: Logger;
-  /** Replaces the in-process event bus (tests publish progress on it; closed with the app). */
+  /** Replaces the configured event bus (tests publish progress on it; closed with the app). */
   bus?: EventBus;
 }
 
@@ -58,8 +62,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const types = new TypeRegistry(config.artifactTypes as readonly TypeSpec[]);
   await prepareDirectories(config);
 
+  // Opened first: a broker that does not answer stops the start before anything else is open.
+  const { bus, ping: pingBus } = options.bus ? { bus: options.bus, ping: undefined } : await openEventBus(config.events, logger);
   const store = openMetadataStore(config);
-  const bus = options.bus ?? new MemoryEventBus();
   const blobStore = new FsBlobStore('fs', config.blobs.path);
   const hashPool = new HashPool();
   let server: FastifyInstance | undefined;
@@ -82,6 +87,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         allowPrivateUrls: config.dataPlane.allowPrivateUrls,
         log: (message, err) => logger.warn({ err }, message),
       },
+      log: (message, err) => logger.error({ err }, message),
     });
     // The embedded SQLite store belongs to this process alone: whatever upload the ledger
     // still holds, and whatever bytes nothing references, a dead process left behind. A
@@ -111,7 +117,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       return reply.code(500).send(errorBody('INTERNAL', 'Unexpected error'));
     });
     observeHttpRequests(server, metrics);
-    await registerHealthRoutes(server, { checks: { metadata: () => store.ping(), blobs: () => blobStore.ping() }, metrics });
+    const checks = { metadata: () => store.ping(), blobs: () => blobStore.ping(), ...(pingBus && { events: pingBus }) };
+    await registerHealthRoutes(server, { checks, metrics });
     const schema = buildExecutableSchema(types);
     const authenticate = createAuthenticator(tokens);
     await registerGraphQL(server, {
@@ -157,6 +164,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     clearInterval(sweepTimer);
     if (server) await server.close().catch(() => undefined);
     else await Promise.all([store.close(), hashPool.close()]).catch(() => undefined);
+    await bus.close().catch(() => undefined);
     throw err;
   }
 
@@ -206,6 +214,27 @@ export async function migrateDatabase(config: Config): Promise<void> {
   } finally {
     await store.close();
   }
+}
+
+/**
+ * The bus named by `events.driver`, and its readiness check: none for the in-process bus,
+ * which cannot be unreachable. Broker outages are logged; the bus reconnects on its own.
+ */
+async function openEventBus(events: Config['events'], logger: Logger): Promise<{ bus: EventBus; ping?: () => Promise<void> }> {
+  if (events.driver === 'memory') return { bus: new MemoryEventBus() };
+  const { driver } = events;
+  const options: BrokerBusOptions = {
+    url: events.url,
+    channel: events.channel,
+    clientName: `vitrine-${hostname()}-${process.pid}`,
+    onEvent: (event) => {
+      if (event.kind === 'disconnected') logger.warn({ driver, err: event.error }, 'event bus disconnected; reconnecting (live events published meanwhile are lost, the event log keeps lifecycle events)');
+      else if (event.kind === 'reconnected') logger.info({ driver }, 'event bus reconnected');
+      else logger.warn({ driver, reason: event.reason }, 'discarded a message on the event channel that is not a Vitrine event');
+    },
+  };
+  const bus = driver === 'redis' ? await RedisEventBus.connect(options) : await NatsEventBus.connect(options);
+  return { bus, ping: () => bus.ping() };
 }
 
 /** The metadata adapter named by `database.driver`. */

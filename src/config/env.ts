@@ -16,6 +16,7 @@ export const ENV_VARS: Readonly<Record<string, { path: readonly string[]; as: Co
   VITRINE_DATABASE_PATH: { path: ['database', 'path'], as: 'string' },
   VITRINE_DATABASE_URL: { path: ['database', 'url'], as: 'string' },
   VITRINE_BLOB_DIR: { path: ['blobs', 'path'], as: 'string' },
+  VITRINE_EVENTS_URL: { path: ['events', 'url'], as: 'string' },
   VITRINE_INTROSPECTION: { path: ['graphql', 'introspection'], as: 'boolean' },
   VITRINE_EXPLORER: { path: ['graphql', 'explorer'], as: 'boolean' },
 };

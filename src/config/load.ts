@@ -127,7 +127,7 @@ function from(path: Path, origins: Origins): string {
 function isSecretPath(path: Path): boolean {
   const key = path.map(String).join('.');
   // Connection URLs and keys carry passwords; token values are credentials themselves.
-  if (key === 'database.url' || key === 'dataPlane.signingKey') return true;
+  if (key === 'database.url' || key === 'events.url' || key === 'dataPlane.signingKey') return true;
   return path[0] === 'auth' && !(path[1] === 'tokens' && ['projectId', 'userId', 'roles'].includes(String(path[3])));
 }
 

@@ -55,6 +55,8 @@ export const QUOTA_NAME = /^(max_artifact_number|max_uploaded_data)(?::([a-z][a-
 const quotaName = z.string().regex(QUOTA_NAME, expecting('max_artifact_number or max_uploaded_data, optionally followed by :<type>'));
 
 export const MODES = ['development', 'production'] as const;
+export const EVENT_DRIVERS = ['memory', 'redis', 'nats'] as const;
+const BROKER_URL = 'a redis://, rediss:// or nats:// URL';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const TokenSchema = strict({
@@ -150,7 +152,20 @@ export const ConfigSchema = strict({
     .prefault({}),
   quotas: dict(int(-1), quotaName).default({}),
   artifactTypes: list(TypeSpecSchema).default([]),
-  events: strict({ keep: int(0).default(100_000), pruneIntervalMs: int(0).default(60_000) }).prefault({}),
+  events: strict({
+    keep: int(0).default(100_000),
+    pruneIntervalMs: int(0).default(60_000),
+    /** Defaults to the url's scheme (redis://, rediss://, nats://), memory without a url. */
+    driver: oneOf(EVENT_DRIVERS).optional(),
+    /** redis or nats: the broker URL (VITRINE_EVENTS_URL). */
+    url: z.string(expecting(BROKER_URL)).regex(/^(rediss?|nats):\/\/\S+$/, expecting(BROKER_URL)).optional(),
+    /** The Redis channel or NATS subject that every instance of one deployment shares. */
+    channel: z.string(expecting('a channel name')).regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, expecting('a channel name of letters, digits, _ and -, in parts joined by "."')).default('vitrine.events'),
+  })
+    .refine((e) => e.driver !== 'redis' || (e.url !== undefined && brokerOf(e.url) === 'redis'), { path: ['url'], error: 'expected a redis:// or rediss:// URL when events.driver is "redis"' })
+    .refine((e) => e.driver !== 'nats' || (e.url !== undefined && brokerOf(e.url) === 'nats'), { path: ['url'], error: 'expected a nats:// URL when events.driver is "nats"' })
+    .refine((e) => e.driver !== 'memory' || e.url === undefined, { path: ['driver'], error: 'expected "redis" or "nats" when events.url is set (or remove the url)' })
+    .prefault({}),
   subscriptions: strict({
     /** Close a socket that sends no connection_init within this time (4408); 0 waits forever. */
     connectionInitWaitTimeoutMs: int(0).default(3_000),
@@ -182,6 +197,7 @@ export const ConfigSchema = strict({
     logLevel: c.logLevel ?? (development ? 'info' : 'warn'),
     database: databaseOf(c.database, c.dataDir),
     blobs: { driver: c.blobs.driver, path: c.blobs.path ?? join(c.dataDir, 'blobs') },
+    events: eventsOf(c.events),
     graphql: { ...c.graphql, introspection: c.graphql.introspection ?? development, explorer: c.graphql.explorer ?? development },
   };
 });
@@ -196,6 +212,18 @@ function databaseOf(d: { driver?: 'sqlite' | 'postgres'; path?: string; url?: st
   return { driver: 'postgres' as const, path, url: d.url, poolSize: d.poolSize, ...(d.schema !== undefined ? { schema: d.schema } : {}) };
 }
 
+/** The broker a URL names by its scheme. */
+function brokerOf(url: string): 'redis' | 'nats' {
+  return url.startsWith('nats:') ? 'nats' : 'redis';
+}
+
+/** The in-process bus keeps only the log settings; a broker adds where and on what channel. */
+function eventsOf(e: { keep: number; pruneIntervalMs: number; driver?: (typeof EVENT_DRIVERS)[number]; url?: string; channel: string }) {
+  const log = { keep: e.keep, pruneIntervalMs: e.pruneIntervalMs };
+  if (e.url === undefined || e.driver === 'memory') return { ...log, driver: 'memory' as const };
+  return { ...log, driver: brokerOf(e.url), url: e.url, channel: e.channel };
+}
+
 type DeepReadonly<T> = T extends (infer I)[] ? readonly DeepReadonly<I>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
 
 export type Config = DeepReadonly<z.output<typeof ConfigSchema>>;
@@ -203,3 +231,4 @@ export type TokenConfig = Config['auth']['tokens'][number];
 export type GraphQLLimits = Config['graphql'];
 export type Mode = Config['mode'];
 export type SubscriptionLimits = Config['subscriptions'];
+export type EventsConfig = Config['events'];

@@ -2,7 +2,7 @@ import type { StoredEvent } from '../../src/storage/metadata/port';
 import type { BusMessage, EventBus, ProgressEvent } from '../../src/events/port';
 
 /**
- * The EventBus contract, run against every adapter (memory now; Redis and NATS later).
+ * The EventBus contract, run against every adapter (memory, Redis, NATS).
  * Delivery may be asynchronous and cross-process: a factory gives a publishing and a
  * subscribing bus (the same instance for the in-memory bus, two connections for a broker),
  * and the suite waits for deliveries rather than expecting them synchronously. Ordering is
@@ -90,7 +90,8 @@ export function eventBusContract(adapter: string, createPair: () => Promise<BusP
   });
 }
 
-function collect(bus: EventBus) {
+/** Records what a subscriber receives, with a wait for the count expected. */
+export function collect(bus: EventBus) {
   const messages: BusMessage[] = [];
   const waiters: (() => void)[] = [];
   const subscription = bus.subscribe((m) => {
@@ -107,7 +108,7 @@ function collect(bus: EventBus) {
   };
 }
 
-function artifactMessage(seq: number): BusMessage {
+export function artifactMessage(seq: number): BusMessage {
   const at = '2026-01-01T00:00:00.000Z';
   const event: StoredEvent = {
     seq,

@@ -73,4 +73,16 @@ describe('native backend events', () => {
     const page = await backend.list(member, { typeName: 'notes' });
     expect(await page.totalCount()).toBe(1);
   });
+
+  it('keeps a committed write successful when the bus cannot publish, and logs it', async () => {
+    const failing = { publish: async () => { throw new Error('broker down'); }, subscribe: () => ({ unsubscribe() {} }), close: async () => {} };
+    const logged: string[] = [];
+    const types = new TypeRegistry([{ name: 'notes', fields: { body: { kind: 'string', mutable: true } } }]);
+    const offline = new NativeBackend({ name: 'native', types, store, bus: failing, paging: { defaultPageSize: 25, maxPageSize: 100 }, quotaDefaults: {}, blobPathPrefix: '/v1/artifacts', log: (m) => logged.push(m) });
+    const a = await offline.create(member, { typeName: 'notes', name: 'durable' });
+    expect((await offline.update(member, a.id, { addTags: ['x'] })).revision).toBe(2);
+    expect((await store.readEvents(0, 100)).map((e) => e.kind)).toEqual(['created', 'updated']);
+    expect(logged).toHaveLength(2);
+    expect(logged[0]).toMatch(/committed but not published/);
+  });
 });

@@ -35,6 +35,8 @@ export interface NativeBackendOptions {
   onBlobsReleased?: (blobs: BlobRecord[]) => void;
   /** The data plane: where bytes go, how they are hashed, and its limits. */
   blobs?: NativeBlobOptions;
+  /** Where problems that must not fail a request go (an event bus that is down after commit). */
+  log?: (message: string, err?: unknown) => void;
 }
 
 
@@ -438,8 +440,17 @@ export class NativeBackend implements ArtifactBackend {
     }
   }
 
+  /**
+   * Publishes a committed change. The change and its event are already durable, so a bus
+   * that is down must not turn a successful write into an error: subscribers recover
+   * the event from the log when they resume with their cursor.
+   */
   private async publish(event: StoredEvent): Promise<void> {
-    await this.bus.publish({ topic: 'artifact', event });
+    try {
+      await this.bus.publish({ topic: 'artifact', event });
+    } catch (err) {
+      this.options.log?.(`event ${event.seq} (${event.kind} of ${event.artifactId}) was committed but not published`, err);
+    }
   }
 }
 
