@@ -91,8 +91,9 @@ export function renderError(format: ErrorFormat, status: number, message: string
         body: `<html>\n <head>\n  <title>${code}</title>\n </head>\n <body>\n  <h1>${code}</h1>\n  ${escapeHtml(message)}<br /><br />\n\n\n\n </body>\n</html>`,
       };
     case 'json':
-      // webob's json body keeps the HTML line breaks of its template in `message`.
-      return { contentType: 'application/json', body: JSON.stringify({ message: `${escapeHtml(message)}<br /><br />\n\n\n`, code, title }) };
+      // webob's json body keeps the HTML line breaks of its template in `message`, but does
+      // not escape the message (Glance: "Attribute 'status' is read-only.<br /><br />\n\n\n").
+      return { contentType: 'application/json', body: JSON.stringify({ message: `${message}<br /><br />\n\n\n`, code, title }) };
     case 'text':
       return { contentType: 'text/plain; charset=UTF-8', body: `${code}\n\n${message}\n\n\n` };
   }

@@ -6,7 +6,7 @@ import { isAdmin, requireVisibilityChange, requireWrite } from '../../domain/pol
 import { mediaType, readJson } from './body';
 import { baseUrl, loadImage, param, rawQuery, type FacadeContext } from './context';
 import { parseCreateBody } from './create-body';
-import { badRequest, forbidden, notFound } from './errors';
+import { badRequest, forbidden, GlanceHttpError, notFound } from './errors';
 import { imageHref, toGlanceImage } from './image-json';
 import { parseImageListQuery } from './listing';
 import { applyPatch, parsePatch, patchDialect, patchToChange } from './patch';
@@ -72,7 +72,11 @@ export function registerImageRoutes(scope: FastifyInstance, ctx: FacadeContext):
 
     DELETE: async (request, reply) => {
       const principal = principalOf(request);
-      const current = await loadImage(ctx, principal, param(request, 'imageId'));
+      const id = param(request, 'imageId');
+      // Glance words a missing image differently on DELETE.
+      const current = await loadImage(ctx, principal, id).catch((err: unknown) => {
+        throw err instanceof GlanceHttpError && err.status === 404 ? notFound(`Failed to find image ${id} to delete`) : err;
+      });
       try {
         await backend.delete(principal, current.id);
       } catch (err) {

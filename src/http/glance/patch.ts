@@ -120,6 +120,11 @@ export function applyPatch(image: GlanceImage, operations: readonly PatchOperati
     if (property === 'locations') throw forbidden("It's not allowed to update locations if locations are invisible.");
     const isBase = WRITABLE_BASE_SET.has(property);
     const exists = isBase || Object.prototype.hasOwnProperty.call(extra, property);
+    // Glance's domain setters refuse any write of these (even of the same value) once the
+    // image has left queued/importing.
+    if (op !== 'remove' && (property === 'disk_format' || property === 'container_format') && image.status !== 'queued' && image.status !== 'importing') {
+      throw forbidden(`Attribute ${property} can be only replaced for a queued image.`);
+    }
     switch (op) {
       case 'replace':
         if (property === 'owner' && !ctx.isAdmin) throw forbidden("Owner can't be updated by non admin.");
