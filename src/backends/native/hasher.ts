@@ -12,8 +12,12 @@ export type Digests = Record<HashAlgorithm, string>;
 
 /** Bytes are handed to workers in batches of this size, to keep messages few. */
 const BATCH_BYTES = 1 << 20;
-/** A session stops reading its source while workers lag this far behind. */
-const MAX_IN_FLIGHT = 16 << 20;
+/**
+ * Batches one upload may have in the workers at once. They are reused, never reallocated,
+ * so an upload's hashing memory is bounded by RING × BATCH_BYTES whatever the garbage
+ * collector does, and a source that outruns the workers waits.
+ */
+const RING = 16;
 
 // Runs inside each worker: one hash per session id, acknowledging bytes as they are hashed.
 const WORKER_SOURCE = `
@@ -24,8 +28,8 @@ parentPort.on('message', (m) => {
   let h = sessions.get(m.id);
   if (m.op === 'update') {
     if (!h) sessions.set(m.id, (h = createHash(workerData.algorithm)));
-    h.update(new Uint8Array(m.bytes));
-    parentPort.postMessage({ op: 'ack', id: m.id, n: m.bytes.byteLength });
+    h.update(new Uint8Array(m.bytes, 0, m.length));
+    parentPort.postMessage({ op: 'ack', id: m.id });
   } else if (m.op === 'digest') {
     sessions.delete(m.id);
     parentPort.postMessage({ op: 'digest', id: m.id, hex: (h || createHash(workerData.algorithm)).digest('hex') });
@@ -34,7 +38,7 @@ parentPort.on('message', (m) => {
   }
 });`;
 
-interface WorkerMessage { op: 'ack' | 'digest'; id: number; n?: number; hex?: string }
+interface WorkerMessage { op: 'ack' | 'digest'; id: number; hex?: string }
 
 class HashWorker {
   private worker: Worker | undefined;
@@ -59,7 +63,7 @@ class HashWorker {
     this.listeners.delete(id);
   }
 
-  post(message: { op: string; id: number; bytes?: SharedArrayBuffer }): void {
+  post(message: { op: string; id: number; bytes?: SharedArrayBuffer; length?: number }): void {
     this.thread.postMessage(message);
   }
 
@@ -84,35 +88,45 @@ export class HashPool {
   }
 }
 
+/** A reusable batch in shared memory that every worker reads; free again once all have acknowledged it. */
+interface Batch {
+  memory: SharedArrayBuffer;
+  view: Buffer;
+  pending: number;
+}
+
 export class HashingTap extends Transform {
-  private batch: Buffer[] = [];
-  private batchBytes = 0;
-  private inFlight = 0;
-  private waiting: TransformCallback | undefined;
+  private current: Batch | undefined;
+  private filled = 0;
+  private allocated = 0;
+  private readonly spare: Batch[] = [];
+  /** Per worker, the batches it has not acknowledged yet, oldest first (a worker answers in order). */
+  private readonly unacked: Batch[][];
+  private waiting: (() => void) | undefined;
   private digests: Promise<Digests> | undefined;
 
   constructor(private readonly id: number, private readonly workers: readonly (readonly [HashAlgorithm, HashWorker])[]) {
     super({ highWaterMark: 1 << 20 });
-    for (const [, w] of workers) {
+    this.unacked = workers.map(() => []);
+    workers.forEach(([, w], i) => {
       w.listen(id, (m) => {
         if (m.op !== 'ack') return;
-        this.inFlight -= m.n!;
-        this.resumeIfDrained();
+        const batch = this.unacked[i].shift();
+        if (batch && --batch.pending === 0) {
+          this.spare.push(batch);
+          this.continueCopying();
+        }
       });
-    }
+    });
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.batch.push(chunk);
-    this.batchBytes += chunk.length;
-    if (this.batchBytes >= BATCH_BYTES) this.flushBatch();
     this.push(chunk);
-    if (this.inFlight > MAX_IN_FLIGHT) this.waiting = done;
-    else done();
+    this.copyIn(chunk, 0, () => done());
   }
 
   override _flush(done: TransformCallback): void {
-    this.flushBatch();
+    this.send();
     done();
   }
 
@@ -122,10 +136,53 @@ export class HashingTap extends Transform {
     done(err);
   }
 
+  /** Copies a chunk into batches (the one copy per byte), waiting for a free batch when all are in the workers. */
+  private copyIn(chunk: Buffer, offset: number, done: () => void): void {
+    while (offset < chunk.length) {
+      const batch = this.current ?? this.takeBatch();
+      if (!batch) {
+        this.waiting = () => this.copyIn(chunk, offset, done);
+        return;
+      }
+      this.current = batch;
+      const copied = chunk.copy(batch.view, this.filled, offset);
+      offset += copied;
+      this.filled += copied;
+      if (this.filled === BATCH_BYTES) this.send();
+    }
+    done();
+  }
+
+  private takeBatch(): Batch | undefined {
+    const reused = this.spare.pop();
+    if (reused || this.allocated >= RING) return reused;
+    this.allocated++;
+    const memory = new SharedArrayBuffer(BATCH_BYTES);
+    return { memory, view: Buffer.from(memory), pending: 0 };
+  }
+
+  private send(): void {
+    const batch = this.current;
+    if (!batch || this.filled === 0) return;
+    batch.pending = this.workers.length;
+    this.workers.forEach(([, w], i) => {
+      this.unacked[i].push(batch);
+      w.post({ op: 'update', id: this.id, bytes: batch.memory, length: this.filled });
+    });
+    this.current = undefined;
+    this.filled = 0;
+  }
+
+  private continueCopying(): void {
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    waiting?.();
+  }
+
   /** The digests of every byte that passed, once the stream has ended. */
   result(): Promise<Digests> {
     this.digests ??= new Promise<Digests>((resolve) => {
-      this.flushBatch();
+      this.send();
       const out: Partial<Digests> = {};
       let remaining = this.workers.length;
       for (const [algorithm, w] of this.workers) {
@@ -141,31 +198,9 @@ export class HashingTap extends Transform {
     return this.digests;
   }
 
-  /**
-   * Copies the batch once into shared memory that every worker reads: one copy per byte
-   * instead of one per worker, which matters at several hundred MiB/s on two cores.
-   */
-  private flushBatch(): void {
-    if (this.batchBytes === 0) return;
-    const shared = new SharedArrayBuffer(this.batchBytes);
-    const view = Buffer.from(shared);
-    let offset = 0;
-    for (const chunk of this.batch) offset += chunk.copy(view, offset);
-    this.batch = [];
-    this.batchBytes = 0;
-    for (const [, w] of this.workers) {
-      this.inFlight += shared.byteLength;
-      w.post({ op: 'update', id: this.id, bytes: shared });
-    }
-  }
 
-  private resumeIfDrained(): void {
-    if (this.waiting && this.inFlight <= MAX_IN_FLIGHT / 2) {
-      const done = this.waiting;
-      this.waiting = undefined;
-      done();
-    }
-  }
+
+
 
   private discardSession(): void {
     for (const [, w] of this.workers) {
