@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BenchContext } from '../lib/context';
+import type { Row } from '../lib/report';
+import { ratio, summarize, type Summary } from '../lib/stats';
 import { rssBytes, sleep, type Service } from '../lib/proc';
 import { graphql, spawnVitrine } from '../targets/vitrine';
 
@@ -156,4 +158,35 @@ export async function hashMs(algorithm: 'md5' | 'sha512', size: number): Promise
     for await (const chunk of source(size)) h.update(chunk as Buffer);
     h.digest();
   });
+}
+
+/**
+ * The rows of a stream scenario: Vitrine against the slowest of the ceilings measured in the
+ * same run (the target), against each ceiling on its own, and the server's RSS growth.
+ */
+export function streamRows(
+  scenario: string,
+  operation: string,
+  ceilings: [string, Summary][],
+  samples: { vitrine: number[]; rss: number[] },
+  targets: { ratio: number; rssMib: number },
+): Row[] {
+  const [slowestLabel, slowest] = ceilings.reduce((a, b) => (b[1].median < a[1].median ? b : a));
+  const vitrine = summarize(samples.vitrine);
+  const rss = summarize(samples.rss);
+  const r = ratio(vitrine, slowest);
+  const subject = { label: 'Vitrine data plane', value: vitrine };
+  return [
+    {
+      scenario,
+      metric: `${operation} vs the ${ceilings.length === 2 ? 'slower' : 'slowest'} ceiling`,
+      unit: 'MiB/s',
+      subject,
+      baseline: { label: slowestLabel, value: slowest },
+      ratio: r,
+      target: { text: `>= ${targets.ratio}x`, met: r.median >= targets.ratio },
+    },
+    ...ceilings.map(([label, value]): Row => ({ scenario, metric: `ceiling: ${label}`, unit: 'MiB/s', subject, baseline: { label, value }, ratio: ratio(vitrine, value) })),
+    { scenario, metric: `server RSS growth during a ${operation} (lower is better)`, unit: 'MiB', subject: { label: 'Vitrine', value: rss }, target: { text: `< ${targets.rssMib} MiB`, met: rss.median < targets.rssMib } },
+  ];
 }

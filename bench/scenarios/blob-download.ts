@@ -2,10 +2,9 @@
 // read of a file of the same size on the same disk and a bare loopback HTTP GET of the
 // same number of bytes. RSS growth shows the download streams.
 import { rssBytes } from '../lib/proc';
-import type { Row } from '../lib/report';
-import { ratio, summarize, type Summary } from '../lib/stats';
+import { summarize, type Summary } from '../lib/stats';
 import { NotRunnable } from '../targets/vitrine';
-import { blobSize, createQueuedImage, getDiscard, mibPerSecond, putStream, rawDiskReadMs, rawDiskWriteMs, removeRawFile, rssGrowthDuring, startBlobVitrine, startLoopbackServer } from './blob-common';
+import { streamRows, blobSize, createQueuedImage, getDiscard, mibPerSecond, putStream, rawDiskReadMs, rawDiskWriteMs, removeRawFile, rssGrowthDuring, startBlobVitrine, startLoopbackServer } from './blob-common';
 import type { Scenario } from './types';
 
 const DOWNLOAD_TARGET = 0.8;
@@ -53,23 +52,6 @@ export const blobDownloadScenario: Scenario = {
       ['raw disk read (page cache warm)', summarize(samples.disk)],
       ['raw loopback HTTP GET', summarize(samples.loopback)],
     ];
-    const [slowestLabel, slowest] = ceilings.reduce((a, b) => (b[1].median < a[1].median ? b : a));
-    const vitrine = summarize(samples.vitrine);
-    const rss = summarize(samples.rss);
-    const r = ratio(vitrine, slowest);
-    const rows: Row[] = [
-      {
-        scenario: this.name,
-        metric: `GET ${sizeLabel} vs the slower ceiling`,
-        unit: 'MiB/s',
-        subject: { label: 'Vitrine data plane', value: vitrine },
-        baseline: { label: slowestLabel, value: slowest },
-        ratio: r,
-        target: { text: `>= ${DOWNLOAD_TARGET}x`, met: r.median >= DOWNLOAD_TARGET },
-      },
-      ...ceilings.map(([label, value]): Row => ({ scenario: this.name, metric: `ceiling: ${label}`, unit: 'MiB/s', subject: { label: 'Vitrine data plane', value: vitrine }, baseline: { label, value }, ratio: ratio(vitrine, value) })),
-      { scenario: this.name, metric: `server RSS growth during a ${sizeLabel} GET (lower is better)`, unit: 'MiB', subject: { label: 'Vitrine', value: rss }, target: { text: `< ${RSS_TARGET_MIB} MiB`, met: rss.median < RSS_TARGET_MIB } },
-    ];
-    return rows;
+    return streamRows(this.name, `GET ${sizeLabel}`, ceilings, samples, { ratio: DOWNLOAD_TARGET, rssMib: RSS_TARGET_MIB });
   },
 };

@@ -2,11 +2,10 @@
 // against the ceilings of the same bytes on the same machine in the same run. The target
 // compares with the slowest ceiling: Vitrine cannot beat whichever of disk, loopback or
 // hashing limits it, and should lose little to it. RSS growth shows the constant memory.
-import type { Row } from '../lib/report';
-import { ratio, summarize, type Summary } from '../lib/stats';
+import { summarize, type Summary } from '../lib/stats';
 import { NotRunnable } from '../targets/vitrine';
 import {
-  blobSize, createQueuedImage, deleteImage, hashMs, mibPerSecond, putStream, rawDiskWriteMs, removeRawFile, rssGrowthDuring, startBlobVitrine, startLoopbackServer,
+  streamRows, blobSize, createQueuedImage, deleteImage, hashMs, mibPerSecond, putStream, rawDiskWriteMs, removeRawFile, rssGrowthDuring, startBlobVitrine, startLoopbackServer,
 } from './blob-common';
 import type { Scenario } from './types';
 import { rssBytes } from '../lib/proc';
@@ -60,23 +59,6 @@ export const blobUploadScenario: Scenario = {
       ['md5 alone', summarize(samples.md5)],
       ['sha512 alone', summarize(samples.sha512)],
     ];
-    const [slowestLabel, slowest] = ceilings.reduce((a, b) => (b[1].median < a[1].median ? b : a));
-    const vitrine = summarize(samples.vitrine);
-    const rss = summarize(samples.rss);
-    const r = ratio(vitrine, slowest);
-    const rows: Row[] = [
-      {
-        scenario: this.name,
-        metric: `PUT ${sizeLabel} vs the slowest ceiling`,
-        unit: 'MiB/s',
-        subject: { label: 'Vitrine data plane', value: vitrine },
-        baseline: { label: slowestLabel, value: slowest },
-        ratio: r,
-        target: { text: `>= ${UPLOAD_TARGET}x`, met: r.median >= UPLOAD_TARGET },
-      },
-      ...ceilings.map(([label, value]): Row => ({ scenario: this.name, metric: `ceiling: ${label}`, unit: 'MiB/s', subject: { label: 'Vitrine data plane', value: vitrine }, baseline: { label, value }, ratio: ratio(vitrine, value) })),
-      { scenario: this.name, metric: `server RSS growth during a ${sizeLabel} PUT (lower is better)`, unit: 'MiB', subject: { label: 'Vitrine', value: rss }, target: { text: `< ${RSS_TARGET_MIB} MiB`, met: rss.median < RSS_TARGET_MIB } },
-    ];
-    return rows;
+    return streamRows(this.name, `PUT ${sizeLabel}`, ceilings, samples, { ratio: UPLOAD_TARGET, rssMib: RSS_TARGET_MIB });
   },
 };

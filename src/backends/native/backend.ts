@@ -13,11 +13,9 @@ import { canonicalVersion } from '../../domain/semver';
 import { isBlobField, type ArtifactTypeDef } from '../../domain/types';
 import type { EventBus } from '../../events/port';
 import type { MetadataStore, NewEvent, StoredEvent } from '../../storage/metadata/port';
-import type { BlobStore } from '../../storage/blobs/port';
 import type { ArtifactBackend, ArtifactPage, ArtifactView, BlobContent, BlobSweepReport, BlobTarget, BlobView, CreateRequest, ExternalBlobRequest, ListRequest, StatusAction, UpdateRequest, UploadMeta, UploadResult, UsageView } from '../port';
 import type { Readable } from 'node:stream';
 import { BlobService, type NativeBlobOptions } from './blobs';
-import type { HashPool } from './hasher';
 import { effectiveQuotas, quotaLimit, validateQuotas } from './quotas';
 import { BlobSweeper } from './sweeper';
 
