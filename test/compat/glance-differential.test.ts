@@ -425,7 +425,11 @@ describe('openstack CLI against real Glance and against Vitrine', () => {
     out.showByName = await image(['image', 'show', 'diff-osc-2']);
     out.list = await json(['image', 'list', '--name', 'diff-osc-2']);
     out.listLong = await json(['image', 'list', '--long', '--property', 'os_distro=debian', '--tag', 'osc', '--sort', 'name:asc']);
-    for (const row of out.listLong as Record<string, unknown>[]) owner(side, row, 'Project');
+    for (const row of out.listLong as Record<string, unknown>[]) {
+      owner(side, row, 'Project');
+      // Glance keeps tags in a Python set: their order changes from one process to the next.
+      if (Array.isArray(row.Tags)) row.Tags.sort();
+    }
     out.unset = done(side, await openstackCli(side, ['image', 'unset', '--tag', 'extra', '--property', 'os_version', id]));
     out.showUnset = await image(['image', 'show', id]);
     const saved = join(side.home, 'osc-saved.raw');
