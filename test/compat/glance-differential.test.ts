@@ -313,10 +313,15 @@ describe('glance CLI against real Glance and against Vitrine', () => {
   const listing = flow('lists with filters, sorting and pagination', async (side) => {
     const out: Record<string, unknown> = {};
     const base = ['--disk-format', 'raw', '--container-format', 'bare', '--property', 'flow=list'];
-    // Created one after the other so that created_at order is defined on both servers.
+    // Created one after the other, in different seconds: Glance stores whole seconds and breaks
+    // ties by (random) id, so images created within one second would list in random order.
+    const nextSecond = () => new Promise((resolve) => setTimeout(resolve, 1100));
     const b = await create(side, ['--name', 'list-b', ...base, '--tags', 'x', '--property', 'os_distro=alpha']);
+    await nextSecond();
     await create(side, ['--name', 'list-a', ...base, '--tags', 'x', 'y']);
+    await nextSecond();
     await create(side, ['--name', 'list-d', ...base, '--visibility', 'private', '--property', 'os_distro=alpha']);
+    await nextSecond();
     await create(side, ['--name', 'list-c', ...base, '--visibility', 'public', '--protected', 'True']);
     await ok(side, glanceCli(side, ['image-upload', '--file', imageFile, b.id]), 'image-upload');
     const list = async (args: string[]) => parseRows(normalise(side, await ok(side, glanceCli(side, ['image-list', ...args]), `image-list ${args.join(' ')}`)));
