@@ -1,4 +1,5 @@
 import { fail } from './errors';
+import { camelCase } from './filters';
 import { defineField, type ArtifactTypeDef, type FieldSpec, type LinkDef, type Lifecycle } from './types';
 
 /** Names every artifact has as base fields; type fields may not reuse them. */
@@ -117,6 +118,13 @@ export function defineType(spec: TypeSpec, builtin: boolean): ArtifactTypeDef {
     if ((BASE_FIELD_NAMES as readonly string[]).includes(name)) fail('CONFIG_INVALID', `type ${spec.name}: field ${name} is a base field of every artifact`);
     return defineField(name, f);
   });
+  // Fields become camelCase GraphQL fields: foo_1 and foo1 would both be foo1.
+  const graphqlFields = new Map<string, string>(BASE_FIELD_NAMES.map((n) => [camelCase(n), `the base field ${n}`]));
+  for (const f of fields) {
+    const other = graphqlFields.get(camelCase(f.name));
+    if (other) fail('CONFIG_INVALID', `type ${spec.name}: field ${f.name} would be the GraphQL field ${camelCase(f.name)}, as is ${other}`);
+    graphqlFields.set(camelCase(f.name), `field ${f.name}`);
+  }
   const links: LinkDef[] = Object.entries(spec.links ?? {}).map(([name, l]) => {
     if (!/^[a-z][a-z0-9_]{0,63}$/.test(name)) fail('CONFIG_INVALID', `type ${spec.name}: link name ${JSON.stringify(name)} must match [a-z][a-z0-9_]*`);
     if (fields.some((f) => f.name === name)) fail('CONFIG_INVALID', `type ${spec.name}: ${name} is both a field and a link`);

@@ -37,6 +37,7 @@ describe('type declarations', () => {
     [[{ name: 'images' }], /defined twice/],
     [[{ name: 'x', graphqlName: 'Image' }], /reserved/],
     [[{ name: 'heat_template' }], /GraphQL name HeatTemplate/],
+    [[{ name: 'x', fields: { foo_1: { kind: 'string' }, foo1: { kind: 'string' } } }], /field foo1 would be the GraphQL field foo1, as is field foo_1/],
   ])('refuses %j with CONFIG_INVALID naming the problem', (specs, message) => {
     expect(() => new TypeRegistry(specs as never)).toThrow(message);
     expect(codeOf(() => new TypeRegistry(specs as never))).toBe('CONFIG_INVALID');
