@@ -1,4 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { request } from 'undici';
 import { startTestApp, type HttpResult, type TestApp } from '../helpers/app';
 
@@ -697,6 +699,29 @@ describe('image data', () => {
     expect(again.text).toContain('Image status transition from active to saving is not allowed');
     expect((await upload(randomUUID(), Buffer.from('x'))).status).toBe(404);
     expect((await upload(image.id, Buffer.from('x'), 'memberB')).status).toBe(404);
+  });
+
+  it('reads a refused upload\'s chunked body before answering, so a client still sending gets the 409', async () => {
+    const image = await createImage({ disk_format: 'raw', container_format: 'bare' });
+    expect((await upload(image.id, Buffer.from('data'))).status).toBe(204);
+    const { hostname, port } = new URL(app.baseUrl);
+    const socket = connect(Number(port), hostname);
+    const answer = new Promise<string>((resolve, reject) => {
+      let text = '';
+      socket.on('data', (d) => (text += d.toString()));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    await once(socket, 'connect');
+    socket.write(`PUT /v2/images/${image.id}/file HTTP/1.1\r\nHost: ${hostname}\r\nX-Auth-Token: ${app.tokens.memberA}\r\n`
+      + 'Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n');
+    // Like glanceclient, the body follows the headers a moment later; the answer must wait for it.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const wrote = await new Promise<Error | null | undefined>((resolve) => socket.write('3e8\r\n' + 'x'.repeat(1000) + '\r\n0\r\n\r\n', resolve));
+    expect(wrote ?? null).toBeNull();
+    const response = await answer;
+    expect(response).toMatch(/^HTTP\/1\.1 409 /);
+    expect(response).toContain('Image status transition from active to saving is not allowed');
   });
 });
 

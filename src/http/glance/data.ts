@@ -21,7 +21,48 @@ export function registerDataRoutes(scope: FastifyInstance, ctx: FacadeContext): 
   });
 }
 
+/** Most of a refused upload's body the facade reads before answering; past it, it closes. */
+const MAX_DISCARDED_BYTES = 64 * 1024 * 1024;
+
 async function upload(ctx: FacadeContext, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  try {
+    return await receive(ctx, request, reply);
+  } catch (err) {
+    await discardBody(request, reply);
+    throw err;
+  }
+}
+
+/**
+ * A refusal (409 for an active image, 404, 415 ...) comes before the body is read. Answering
+ * then and dropping the connection leaves a client that is still sending (glanceclient
+ * streams chunks) with a broken pipe instead of the answer: read the body first, as Glance
+ * does, up to a bound.
+ */
+function discardBody(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const body = request.raw;
+  if (body.complete || body.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    let seen = 0;
+    const done = () => {
+      body.off('data', count);
+      resolve();
+    };
+    const count = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > MAX_DISCARDED_BYTES) {
+        reply.header('connection', 'close');
+        done();
+      }
+    };
+    body.on('data', count);
+    body.once('end', done);
+    body.once('close', done);
+    body.resume();
+  });
+}
+
+async function receive(ctx: FacadeContext, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const type = mediaType(request);
   if (type !== 'application/octet-stream') throw glanceError(415, `The request media type ${type || 'None'} is not supported by this server.`);
   const meta = uploadMeta(request);
