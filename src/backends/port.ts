@@ -134,6 +134,52 @@ export interface BlobSweepReport {
   orphanedLocations: number;
 }
 
+/** Glance's interoperable import methods (glance-download is not offered). */
+export const IMPORT_METHODS = ['glance-direct', 'web-download', 'copy-image'] as const;
+export type ImportMethod = (typeof IMPORT_METHODS)[number];
+
+/** POST /v2/images/{id}/import, as a backend sees it. */
+export interface ImportRequest {
+  method: ImportMethod;
+  /** web-download only: the URL to fetch. */
+  uri?: string;
+  /** Target stores; the default store when omitted (and `allStores` is false). */
+  stores?: string[];
+  allStores?: boolean;
+  /** Glance's default: true; when false, an import that reaches at least one store succeeds. */
+  allStoresMustSucceed?: boolean;
+}
+
+export type TaskStatus = 'pending' | 'processing' | 'success' | 'failure';
+
+/** A background job (Glance's task): one image import. */
+export interface TaskView {
+  id: string;
+  type: 'api_image_import';
+  status: TaskStatus;
+  imageId: string;
+  owner: string;
+  userId: string | null;
+  requestId: string | null;
+  /** What was asked: `{image_id, import_req, backend}` as Glance records it. */
+  input: Record<string, unknown>;
+  /** `{image_id}` on success, null before. */
+  result: Record<string, unknown> | null;
+  /** Progress or failure reason ("Copied 12 MiB", "...: connection refused"); '' when none. */
+  message: string;
+  createdAt: string;
+  updatedAt: string;
+  /** Success or failure time plus the time to live; null while running. */
+  expiresAt: string | null;
+}
+
+export interface StoreView {
+  id: string;
+  description: string | null;
+  isDefault: boolean;
+  readOnly: boolean;
+}
+
 export type StatusAction = Extract<LifecycleAction, 'activate' | 'deactivate' | 'reactivate'>;
 
 export interface ArtifactBackend {
@@ -182,6 +228,19 @@ export interface ArtifactBackend {
    * and nothing runs yet (start-up of the embedded deployment), so every upload is dead.
    */
   sweepBlobs(options: { exclusive: boolean }): Promise<BlobSweepReport>;
+
+  /** Named blob stores of this backend (for images: Glance's `/v2/info/stores`); empty when it has one unnamed store. */
+  stores(principal: Principal): Promise<StoreView[]>;
+  /** Stages image bytes for a later glance-direct import (queued → uploading); same streaming contract as uploadBlob. */
+  stageImage(principal: Principal, imageId: string, body: Readable, meta: UploadMeta, signal?: AbortSignal): Promise<ArtifactView>;
+  /** Checks the request, takes the image's import lock and starts the import in the background; returns its task. */
+  importImage(principal: Principal, imageId: string, request: ImportRequest, requestId?: string): Promise<TaskView>;
+  /** Import tasks of an image, newest first (NOT_FOUND when the image is not visible). */
+  tasksOf(principal: Principal, imageId: string): Promise<TaskView[]>;
+  /** One task; NOT_FOUND when absent or not the principal's (admins see all). */
+  getTask(principal: Principal, taskId: string): Promise<TaskView>;
+  /** Removes an active image's data from one store (`DELETE /v2/stores/{store}/{id}`); refused for its last store. */
+  deleteFromStore(principal: Principal, imageId: string, store: string): Promise<ArtifactView>;
 
   usage(principal: Principal, projectId?: string): Promise<UsageView>;
   setQuotas(principal: Principal, projectId: string, quotas: { name: string; value: number }[]): Promise<UsageView>;

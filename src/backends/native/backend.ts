@@ -13,7 +13,7 @@ import { canonicalVersion } from '../../domain/semver';
 import { isBlobField, type ArtifactTypeDef } from '../../domain/types';
 import type { EventBus } from '../../events/port';
 import type { MetadataStore, NewEvent, StoredEvent } from '../../storage/metadata/port';
-import type { ArtifactBackend, ArtifactPage, ArtifactView, BlobContent, BlobSweepReport, BlobTarget, BlobView, CreateRequest, ExternalBlobRequest, ListRequest, StatusAction, UpdateRequest, UploadMeta, UploadResult, UsageView } from '../port';
+import type { ArtifactBackend, ArtifactPage, ArtifactView, BlobContent, BlobSweepReport, BlobTarget, BlobView, CreateRequest, ExternalBlobRequest, ImportRequest, ListRequest, StatusAction, StoreView, TaskView, UpdateRequest, UploadMeta, UploadResult, UsageView } from '../port';
 import type { Readable } from 'node:stream';
 import { BlobService, type NativeBlobOptions } from './blobs';
 import { effectiveQuotas, quotaLimit, validateQuotas } from './quotas';
@@ -357,6 +357,31 @@ export class NativeBackend implements ArtifactBackend {
 
   private dataPlane(): BlobService {
     return this.blobService ?? fail('UNAVAILABLE', 'this backend has no blob store configured');
+  }
+
+  // Import and multiple stores: being built (issue 11); refused with a clear code meanwhile.
+  async stores(): Promise<StoreView[]> {
+    return [];
+  }
+
+  async stageImage(_p: Principal, _id: string, _body: Readable, _meta: UploadMeta): Promise<ArtifactView> {
+    return fail('BAD_INPUT', 'image import is not available on this backend');
+  }
+
+  async importImage(_p: Principal, _id: string, _request: ImportRequest): Promise<TaskView> {
+    return fail('BAD_INPUT', 'image import is not available on this backend');
+  }
+
+  async tasksOf(_p: Principal, _id: string): Promise<TaskView[]> {
+    return [];
+  }
+
+  async getTask(_p: Principal, _taskId: string): Promise<TaskView> {
+    return fail('NOT_FOUND', 'no such task');
+  }
+
+  async deleteFromStore(_p: Principal, _id: string, _store: string): Promise<ArtifactView> {
+    return fail('BAD_INPUT', 'this backend has a single store');
   }
 
   async usage(principal: Principal, projectId?: string): Promise<UsageView> {
