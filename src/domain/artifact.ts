@@ -56,6 +56,39 @@ export interface LinkRecord {
 
 export type BlobStatus = 'saving' | 'active';
 
+export interface BlobCopy {
+  store: string;
+  location: string;
+}
+
+export type TaskStatus = 'pending' | 'processing' | 'success' | 'failure';
+
+/**
+ * A background job (Glance's task; today only image imports). A running task holds a
+ * lease like an upload: a task whose lease passed belongs to a dead process and is claimed
+ * again by a live one.
+ */
+export interface TaskRecord {
+  id: string;
+  type: 'api_image_import';
+  status: TaskStatus;
+  imageId: string;
+  owner: string;
+  userId: string | null;
+  requestId: string | null;
+  input: Record<string, unknown>;
+  result: Record<string, unknown> | null;
+  message: string;
+  createdAt: string;
+  updatedAt: string;
+  /** Success or failure time plus the time to live; null until then. */
+  expiresAt: string | null;
+  /** Set while a process runs the task. */
+  leaseExpiresAt: string | null;
+  /** How many times a process claimed it. */
+  attempts: number;
+}
+
 export interface BlobRecord {
   artifactId: string;
   field: string;
@@ -73,6 +106,8 @@ export interface BlobRecord {
   /** Which blob store holds the bytes, and under which key there. */
   store: string | null;
   location: string | null;
+  /** Further copies of the same bytes in other stores (images in several stores); usually empty. */
+  copies: BlobCopy[];
   createdAt: string;
   updatedAt: string;
 }

@@ -1,4 +1,4 @@
-import type { ArtifactRecord, BlobRecord, LinkRecord, MemberRecord, Status, Visibility } from '../../domain/artifact';
+import type { ArtifactRecord, BlobRecord, LinkRecord, MemberRecord, Status, TaskRecord, Visibility } from '../../domain/artifact';
 
 /**
  * MetadataStore: where artifact metadata lives (SQLite embedded, PostgreSQL for scale-out).
@@ -151,8 +151,27 @@ export interface MetadataStore {
   putBlob(blob: BlobRecord, write: ArtifactWrite): Promise<{ event: StoredEvent; replaced: BlobRecord | null }>;
   /** Removes a blob together with the artifact write; NOT_FOUND if it does not exist. */
   deleteBlob(artifactId: string, field: string, key: string, write: ArtifactWrite): Promise<{ event: StoredEvent; removed: BlobRecord }>;
-  /** Which of these locations of a blob store some blob still references (the rest are orphans). */
+  /** Which of these locations of a blob store some blob still references, as its primary location or one of its copies (the rest are orphans). */
   referencedLocations(store: string, locations: readonly string[]): Promise<Set<string>>;
+
+  /** Inserts a task, with an optional artifact write (the image taking its import lock), atomically. */
+  insertTask(task: TaskRecord, write?: ArtifactWrite): Promise<StoredEvent | null>;
+  /** Replaces a task's row, with an optional artifact write, atomically; NOT_FOUND if the task is gone (nothing written). */
+  updateTask(task: TaskRecord, write?: ArtifactWrite): Promise<StoredEvent | null>;
+  /** Same length and order as `ids`; null where absent. */
+  getTasks(ids: readonly string[]): Promise<(TaskRecord | null)[]>;
+  /** Tasks of one image, newest first (createdAt, then id). */
+  listTasks(imageId: string): Promise<TaskRecord[]>;
+  /**
+   * Atomically takes the oldest task that is pending, or processing with a lease that
+   * expired before `now`: sets it processing with `leaseExpiresAt` and one more attempt.
+   * Null when there is none. Safe when several processes claim at once: a task goes to one.
+   */
+  claimTask(now: string, leaseExpiresAt: string): Promise<TaskRecord | null>;
+  /** Extends a processing task's lease; false if it is no longer processing. */
+  renewTask(id: string, leaseExpiresAt: string): Promise<boolean>;
+  /** Deletes finished tasks whose expiresAt is before `before`; returns how many. */
+  pruneTasks(before: string): Promise<number>;
 
   /** Events with seq > afterSeq, oldest first. */
   readEvents(afterSeq: number, limit: number): Promise<StoredEvent[]>;
