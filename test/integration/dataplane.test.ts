@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
@@ -7,6 +7,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { request } from 'undici';
 import { UrlSigner } from '../../src/http/dataplane/signing';
 import { startTestApp, type TestApp } from '../helpers/app';
+import { chunk, LAST_CHUNK, RawConnection } from '../helpers/raw-http';
 
 /**
  * The data plane through real HTTP: uploads (images and Glare types, plain blobs and blob
@@ -598,6 +599,95 @@ describe('concurrency and clients that go away', () => {
     await eventually(async () => storedFiles().length === before, 'the partial bytes were removed');
     expect(await usageBytes('project-a')).toBe(usage);
     expect((await put(id, 'image', bytes(100))).status).toBe(200);
+  });
+});
+
+// ---- refused uploads from clients still sending ----------------------------------------------
+
+describe('refused uploads while the client is still sending', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const head = (method: string, path: string, headers: string[]) =>
+    [`${method} ${path} HTTP/1.1`, `host: ${new URL(app.baseUrl).host}`, `authorization: Bearer ${app.tokens.memberA}`, ...headers, '', ''].join('\r\n');
+  const putHead = (path: string, framing = 'transfer-encoding: chunked') => head('PUT', path, ['content-type: application/octet-stream', framing]);
+  let connection: RawConnection | undefined;
+  afterEach(() => connection?.close());
+
+  /** The next request on the same connection is answered: the refused body was read to its end. */
+  async function stillUsable(conn: RawConnection, index: number): Promise<void> {
+    expect(await conn.write(head('GET', blobPath(randomUUID(), 'image'), []))).toBeNull();
+    const next = await conn.response(index);
+    expect(next.status).toBe(404);
+    expect(next.json.error.code).toBe('NOT_FOUND');
+  }
+
+  it('reads a chunked body sent after a pause before answering 404, and keeps the connection', async () => {
+    const conn = (connection = await RawConnection.open(app.baseUrl));
+    expect(await conn.write(putHead(blobPath(randomUUID(), 'image')))).toBeNull();
+    // Like glanceclient: the body follows the headers a moment later, and is read only once sent.
+    await sleep(200);
+    expect(conn.responses).toEqual([]);
+    expect(await conn.write(Buffer.concat([chunk(bytes(1000)), chunk(bytes(3000)), Buffer.from(LAST_CHUNK)]))).toBeNull();
+    const res = await conn.response();
+    expect(res.status).toBe(404);
+    expect(res.json.error.code).toBe('NOT_FOUND');
+    expect(res.headers.connection).not.toBe('close');
+    await stillUsable(conn, 1);
+    expect(conn.error).toBeUndefined();
+  });
+
+  it('reads a Content-Length body of an active image before answering 409', async () => {
+    const id = await newImage();
+    expect((await put(id, 'image', bytes(10))).status).toBe(200);
+    const conn = (connection = await RawConnection.open(app.baseUrl));
+    expect(await conn.write(putHead(blobPath(id, 'image'), 'content-length: 5000'))).toBeNull();
+    await sleep(200);
+    expect(await conn.write(bytes(2000))).toBeNull();
+    await sleep(100);
+    expect(conn.responses).toEqual([]);
+    expect(await conn.write(bytes(3000))).toBeNull();
+    const res = await conn.response();
+    expect(res.status).toBe(409);
+    expect(res.json.error.code).toBe('TRANSITION_FORBIDDEN');
+    await stillUsable(conn, 1);
+  });
+
+  it('reads the rest of an upload cut off at maxBlobSize before answering 413, and keeps nothing', async () => {
+    const id = await newBundle();
+    const conn = (connection = await RawConnection.open(app.baseUrl));
+    expect(await conn.write(putHead(blobPath(id, 'archive')))).toBeNull();
+    expect(await conn.write(chunk(bytes(800)))).toBeNull();
+    await sleep(100);
+    // Past the field's 1000 bytes: the upload fails while the client goes on sending.
+    expect(await conn.write(chunk(bytes(800)))).toBeNull();
+    await sleep(200);
+    expect(conn.responses).toEqual([]);
+    expect(await conn.write(Buffer.concat([chunk(bytes(5000)), Buffer.from(LAST_CHUNK)]))).toBeNull();
+    const res = await conn.response();
+    expect(res.status).toBe(413);
+    expect(res.json.error.code).toBe('BLOB_TOO_LARGE');
+    await stillUsable(conn, 1);
+    expect(await blobsOf(id)).toEqual([]);
+  });
+
+  it('answers and closes once a refused body passes the 64 MiB it reads at most', async () => {
+    const conn = (connection = await RawConnection.open(app.baseUrl));
+    expect(await conn.write(putHead(blobPath(randomUUID(), 'image')))).toBeNull();
+    const piece = chunk(Buffer.alloc(1024 * 1024, 7));
+    let sent = 0;
+    let sentWhenAnswered: number | undefined;
+    const answered = conn.response().then((res) => {
+      sentWhenAnswered = sent;
+      return res;
+    });
+    // Send until the answer comes (or the server stops reading); never more than 80 MiB.
+    while (sentWhenAnswered === undefined && sent < 80 * 1024 * 1024) {
+      if ((await conn.write(piece)) !== null) break;
+      sent += 1024 * 1024;
+    }
+    const res = await answered;
+    expect(res.status).toBe(404);
+    expect(res.headers.connection).toBe('close');
+    expect(sentWhenAnswered).toBeGreaterThanOrEqual(64 * 1024 * 1024);
   });
 });
 

@@ -4,6 +4,7 @@ import type { ArtifactBackend, BlobContent, BlobTarget, UploadMeta } from '../..
 import { ERRORS, fail, VitrineError } from '../../domain/errors';
 import type { Principal } from '../../domain/policy';
 import type { Authenticate } from '../auth';
+import { discardBeforeAnswer } from '../drain';
 import { evaluatePreconditions, rangeApplies, type Validators } from './conditional';
 import { decideRange } from './range';
 import { SIGNATURE_PARAMS, type SignedMethod, type UrlSigner } from './signing';
@@ -190,14 +191,12 @@ function checksumHeaders(reply: FastifyReply, content: BlobContent): void {
 // ---- errors ----------------------------------------------------------------------------
 
 /**
- * `{"error": {"code", "message"}}` with the registry's status. A body the upload did not
- * read is drained (and the connection closed) so the client sees the answer.
+ * `{"error": {"code", "message"}}` with the registry's status. The rest of a body the
+ * upload did not read is discarded first (up to a bound), so a client still sending sees
+ * the answer rather than a broken pipe.
  */
-function replyWithError(error: Error & { statusCode?: number; code?: string }, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  if (!request.raw.complete) {
-    reply.header('connection', 'close');
-    request.raw.resume();
-  }
+async function replyWithError(error: Error & { statusCode?: number; code?: string }, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  await discardBeforeAnswer(request, reply);
   // Headers of the download that failed half-way (its type, length) do not describe this body.
   reply.removeHeader('content-length');
   reply.header('content-type', 'application/json; charset=utf-8');

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { BlobTarget, UploadMeta } from '../../backends/port';
 import { VitrineError } from '../../domain/errors';
+import { discardBeforeAnswer } from '../drain';
 import { mediaType } from './body';
 import { loadImage, param, type FacadeContext } from './context';
 import { badRequest, conflict, forbidden, glanceError } from './errors';
@@ -21,45 +22,18 @@ export function registerDataRoutes(scope: FastifyInstance, ctx: FacadeContext): 
   });
 }
 
-/** Most of a refused upload's body the facade reads before answering; past it, it closes. */
-const MAX_DISCARDED_BYTES = 64 * 1024 * 1024;
-
+/**
+ * A refusal (409 for an active image, 404, 415 ...) comes before the body is read; the rest
+ * of the body is read first, as Glance does, so that glanceclient, still streaming its
+ * chunks, gets the answer instead of a broken pipe.
+ */
 async function upload(ctx: FacadeContext, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   try {
     return await receive(ctx, request, reply);
   } catch (err) {
-    await discardBody(request, reply);
+    await discardBeforeAnswer(request, reply);
     throw err;
   }
-}
-
-/**
- * A refusal (409 for an active image, 404, 415 ...) comes before the body is read. Answering
- * then and dropping the connection leaves a client that is still sending (glanceclient
- * streams chunks) with a broken pipe instead of the answer: read the body first, as Glance
- * does, up to a bound.
- */
-function discardBody(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const body = request.raw;
-  if (body.complete || body.destroyed) return Promise.resolve();
-  return new Promise((resolve) => {
-    let seen = 0;
-    const done = () => {
-      body.off('data', count);
-      resolve();
-    };
-    const count = (chunk: Buffer) => {
-      seen += chunk.length;
-      if (seen > MAX_DISCARDED_BYTES) {
-        reply.header('connection', 'close');
-        done();
-      }
-    };
-    body.on('data', count);
-    body.once('end', done);
-    body.once('close', done);
-    body.resume();
-  });
 }
 
 async function receive(ctx: FacadeContext, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
