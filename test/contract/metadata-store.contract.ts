@@ -1,17 +1,20 @@
-import type { ArtifactRecord, BlobRecord, FieldValue, LinkRecord, MemberRecord, Scalar } from '../../src/domain/artifact';
+import type { ArtifactRecord, BlobCopy, BlobRecord, FieldValue, LinkRecord, MemberRecord, Scalar, TaskRecord } from '../../src/domain/artifact';
 import { VitrineError, type ErrorCode } from '../../src/domain/errors';
 import { encodeVersion } from '../../src/domain/semver';
 import type { ArtifactWrite, Condition, Keyset, MetadataStore, NewEvent, SortKey, SortTarget, StoredEvent, Target, UploadRecord } from '../../src/storage/metadata/port';
 
 /**
  * The behaviour every MetadataStore adapter must show. Each test gets a fresh, empty store
- * from `makeStore` (the suite calls `migrate()` itself) and closes it afterwards.
+ * from `makeStore` (the suite calls `migrate()` itself) and closes it afterwards. `openPeer`
+ * opens another instance on the same database (its own connections, as another process
+ * would have); tests that race several instances close their peers themselves.
  */
 
 export function metadataStoreContract(
   name: string,
   makeStore: () => Promise<MetadataStore>,
-  cleanup?: (store: MetadataStore) => Promise<void> | void,
+  cleanup: ((store: MetadataStore) => Promise<void> | void) | undefined,
+  openPeer: (store: MetadataStore) => Promise<MetadataStore>,
 ): void {
   describe(`MetadataStore contract: ${name}`, () => {
     let store: MetadataStore;
@@ -491,6 +494,218 @@ export function metadataStoreContract(
       });
     });
 
+    describe('blob copies', () => {
+      const copies: BlobCopy[] = [{ store: 's3', location: 'images/1' }, { store: 'swift', location: 'container/1' }];
+
+      it('round-trips copies through putBlob, completeUpload, getBlobs, deleteBlob and deleteArtifact', async () => {
+        const a = artifact(1, { typeName: 'images', status: 'queued' });
+        await insert(a);
+        const first = { ...blob(a.id, 'image', '', 10), copies };
+        expect((await store.putBlob(first, write(bumped(a, 2), 1))).replaced).toBeNull();
+        expect(await store.getBlobs([a.id])).toEqual([[first]]);
+
+        // An upsert replaces the copies with the new blob's, fewer or none.
+        const second = { ...blob(a.id, 'image', '', 20), location: 'second', copies: [copies[1]] };
+        expect((await store.putBlob(second, write(bumped(a, 3), 2))).replaced).toEqual(first);
+        expect(await store.getBlobs([a.id])).toEqual([[second]]);
+
+        await store.beginUpload(upload(a, 'u1', 30), {});
+        const uploaded = { ...blob(a.id, 'image', '', 30), location: 'uploaded', copies: [copies[1], copies[0]] };
+        const done = await store.completeUpload('u1', uploaded, write(bumped(a, 4), 3));
+        expect(done.replaced).toEqual(second);
+        expect(await store.getBlobs([a.id])).toEqual([[uploaded]]);
+
+        const removed = await store.deleteBlob(a.id, 'image', '', write(bumped(a, 5), 4));
+        expect(removed.removed).toEqual(uploaded);
+
+        const files = [{ ...blob(a.id, 'files', 'x', 1), copies: [copies[0]] }, { ...blob(a.id, 'files', 'y', 2), copies: [] }];
+        const last = await putBlobs(a, files);
+        const deleted = await store.deleteArtifact(a.id, last.revision, eventFor('deleted', last));
+        expect(deleted.blobs).toEqual(files);
+      });
+
+      it('counts a location as referenced when a blob holds it as its primary location or as a copy in that store', async () => {
+        const a = artifact(1);
+        const b = artifact(2);
+        await insert(a);
+        await insert(b);
+        const multi = { ...blob(a.id, 'image', '', 1), store: 'file', location: 'p1', copies: [{ store: 's3', location: 'c1' }, { store: 'file', location: 'c2' }] };
+        const single = { ...blob(b.id, 'image', '', 1), store: 's3', location: 'p2', copies: [] };
+        const lastA = await putBlobs(a, [multi]);
+        await putBlobs(b, [single]);
+
+        expect(await store.referencedLocations('file', ['p1', 'c1', 'c2', 'p2', 'nowhere'])).toEqual(new Set(['p1', 'c2']));
+        expect(await store.referencedLocations('s3', ['p1', 'c1', 'c2', 'p2', 'nowhere'])).toEqual(new Set(['c1', 'p2']));
+        expect(await store.referencedLocations('swift', ['p1', 'c1', 'c2', 'p2'])).toEqual(new Set());
+        expect(await store.referencedLocations('s3', [])).toEqual(new Set());
+
+        // A sweeper batch: thousands of candidates, a few of them referenced.
+        const batch = Array.from({ length: 3000 }, (_, i) => `orphan-${i}`);
+        batch.splice(1234, 0, 'c1');
+        batch.push('p2');
+        expect(await store.referencedLocations('s3', batch)).toEqual(new Set(['c1', 'p2']));
+
+        // Dropping the copy frees its location.
+        await store.putBlob({ ...multi, copies: [] }, write(bumped(lastA, lastA.revision + 1), lastA.revision));
+        expect(await store.referencedLocations('s3', ['c1', 'p2'])).toEqual(new Set(['p2']));
+        expect(await store.referencedLocations('file', ['p1', 'c2'])).toEqual(new Set(['p1']));
+      });
+    });
+
+    describe('tasks', () => {
+      it('inserts tasks with and without an artifact write, and reads them back exactly in the order asked', async () => {
+        const image = artifact(1, { typeName: 'images', status: 'queued' });
+        await insert(image);
+        const plain = task(1, { userId: null, requestId: null, input: { nested: { list: [1, 'two', null, true], empty: {} }, 'ünï': '✓' } });
+        expect(await store.insertTask(plain)).toBeNull();
+
+        const locking = task(2);
+        const locked = { ...bumped(image, 2), properties: { os_glance_import_task: locking.id } };
+        const event = await store.insertTask(locking, write(locked, 1));
+        expect(event).toEqual({ ...eventFor('updated', locked), seq: expect.any(Number) });
+        expect((await store.readEvents(0, 100)).at(-1)).toEqual(event);
+        expect(await store.getArtifacts([image.id])).toEqual([locked]);
+
+        expect(await store.getTasks([locking.id, taskId(99), plain.id, locking.id])).toEqual([locking, null, plain, locking]);
+        expect(await store.getTasks([])).toEqual([]);
+      });
+
+      it('writes no task when its artifact write fails with REVISION_CONFLICT or NOT_FOUND', async () => {
+        const image = artifact(1, { typeName: 'images', status: 'queued' });
+        await insert(image);
+        const before = await snapshot([image.id]);
+        await expectCode(store.insertTask(task(1), write(bumped(image, 3), 2)), 'REVISION_CONFLICT');
+        await expectCode(store.insertTask(task(2, { imageId: uuid(9) }), write(bumped(artifact(9), 2), 1)), 'NOT_FOUND');
+        expect(await store.getTasks([taskId(1), taskId(2)])).toEqual([null, null]);
+        expect(await snapshot([image.id])).toEqual(before);
+      });
+
+      it('replaces a task with and without an artifact write; a missing task is NOT_FOUND and a failed write changes nothing', async () => {
+        const image = artifact(1, { typeName: 'images', status: 'importing' });
+        await insert(image);
+        const running = task(1, { status: 'processing', leaseExpiresAt: at(60), attempts: 1 });
+        await store.insertTask(running);
+
+        const progressed = { ...running, message: 'Copied 10 MiB', updatedAt: at(20) };
+        expect(await store.updateTask(progressed)).toBeNull();
+        expect(await store.getTasks([running.id])).toEqual([progressed]);
+
+        const before = await snapshot([image.id]);
+        const ghost = task(2);
+        await expectCode(store.updateTask(ghost), 'NOT_FOUND');
+        await expectCode(store.updateTask(ghost, write(bumped(image, 2), 1)), 'NOT_FOUND');
+        expect(await store.getTasks([ghost.id])).toEqual([null]);
+        const finished: TaskRecord = {
+          ...progressed, status: 'success', result: { image_id: image.id }, message: '', updatedAt: at(30), expiresAt: at(30 + 48 * 3600), leaseExpiresAt: null,
+        };
+        await expectCode(store.updateTask(finished, write(bumped(image, 3), 2)), 'REVISION_CONFLICT');
+        expect(await store.getTasks([running.id])).toEqual([progressed]);
+        expect(await snapshot([image.id])).toEqual(before);
+
+        const active = { ...bumped(image, 2), status: 'active' as const };
+        const event = await store.updateTask(finished, write(active, 1, 'statusChanged'));
+        expect(event).toMatchObject({ kind: 'statusChanged', revision: 2, seq: expect.any(Number) });
+        expect(await store.getTasks([running.id])).toEqual([finished]);
+        expect(await store.getArtifacts([image.id])).toEqual([active]);
+      });
+
+      it('lists an image\'s tasks newest first, ties broken by id, and no one else\'s', async () => {
+        const older = task(1, { createdAt: at(5) });
+        const tieLow = task(2, { createdAt: at(7) });
+        const tieHigh = task(3, { createdAt: at(7) });
+        const other = task(4, { imageId: uuid(2), createdAt: at(9) });
+        for (const t of [tieLow, other, older, tieHigh]) await store.insertTask(t);
+        expect(await store.listTasks(uuid(1))).toEqual([tieHigh, tieLow, older]);
+        expect(await store.listTasks(uuid(2))).toEqual([other]);
+        expect(await store.listTasks(uuid(3))).toEqual([]);
+      });
+
+      it('claims the oldest pending task, or a processing one whose lease expired, and skips leased and finished ones', async () => {
+        const later = task(1, { createdAt: at(3) });
+        const oldest = task(2, { createdAt: at(1) });
+        const leased = task(3, { createdAt: at(0), status: 'processing', leaseExpiresAt: at(50), attempts: 1 });
+        const done = task(4, { createdAt: at(0), status: 'success', expiresAt: at(500) });
+        const failed = task(5, { createdAt: at(0), status: 'failure', expiresAt: at(500) });
+        for (const t of [later, done, leased, oldest, failed]) await store.insertTask(t);
+
+        const first = await store.claimTask(at(10), at(40));
+        expect(first).toEqual({ ...oldest, status: 'processing', leaseExpiresAt: at(40), attempts: 1, updatedAt: at(10) });
+        expect(await store.getTasks([oldest.id])).toEqual([first]);
+        expect(await store.claimTask(at(10), at(40))).toMatchObject({ id: later.id, attempts: 1 });
+        expect(await store.claimTask(at(10), at(40))).toBeNull();
+        expect(await store.claimTask(at(40), at(80))).toBeNull(); // a lease ending exactly now still holds
+
+        // Both leases of 40 have passed; the older task comes back first, the lease of 50 still holds.
+        expect(await store.claimTask(at(45), at(90))).toMatchObject({ id: oldest.id, status: 'processing', leaseExpiresAt: at(90), attempts: 2 });
+        expect(await store.claimTask(at(45), at(90))).toMatchObject({ id: later.id, attempts: 2 });
+        expect(await store.claimTask(at(45), at(90))).toBeNull();
+        expect(await store.claimTask(at(60), at(100))).toMatchObject({ id: leased.id, leaseExpiresAt: at(100), attempts: 2 });
+        expect(await store.getTasks([done.id, failed.id])).toEqual([done, failed]);
+      });
+
+      it('renews the lease of a processing task only', async () => {
+        await store.insertTask(task(1));
+        await store.insertTask(task(2, { createdAt: at(9) }));
+        const claimed = (await store.claimTask(at(10), at(40)))!;
+        expect(await store.renewTask(claimed.id, at(80))).toBe(true);
+        expect(await store.getTasks([claimed.id])).toEqual([{ ...claimed, leaseExpiresAt: at(80) }]);
+        expect(await store.claimTask(at(60), at(100))).toMatchObject({ id: taskId(2) }); // not the renewed one
+
+        await store.updateTask({ ...claimed, leaseExpiresAt: at(80), status: 'failure', message: 'boom', expiresAt: at(1000) });
+        expect(await store.renewTask(claimed.id, at(200))).toBe(false);
+        expect(await store.renewTask(taskId(99), at(200))).toBe(false);
+        await store.insertTask(task(3));
+        expect(await store.renewTask(taskId(3), at(200))).toBe(false); // pending: nothing to renew
+        expect((await store.getTasks([claimed.id, taskId(3)])).map((t) => t?.leaseExpiresAt)).toEqual([at(80), null]);
+      });
+
+      it('prunes finished tasks whose expiry has passed, and no others', async () => {
+        const tasks = [
+          task(1, { status: 'success', expiresAt: at(10) }),
+          task(2, { status: 'failure', expiresAt: at(20) }),
+          task(3, { status: 'success', expiresAt: at(100) }),
+          task(4, { status: 'failure', expiresAt: at(50) }),
+          task(5),
+          task(6, { status: 'processing', leaseExpiresAt: at(5), expiresAt: at(5) }),
+          task(7, { expiresAt: at(5) }),
+        ];
+        for (const t of tasks) await store.insertTask(t);
+        expect(await store.pruneTasks(at(50))).toBe(2);
+        expect(await store.pruneTasks(at(50))).toBe(0);
+        expect((await store.getTasks(tasks.map((t) => t.id))).map((t) => t?.id ?? null)).toEqual([null, null, taskId(3), taskId(4), taskId(5), taskId(6), taskId(7)]);
+      });
+
+      it('keeps an image\'s tasks after the image is deleted', async () => {
+        const image = artifact(1, { typeName: 'images', status: 'queued' });
+        await insert(image);
+        const t = task(1);
+        const locked = { ...bumped(image, 2), properties: { os_glance_import_task: t.id } };
+        await store.insertTask(t, write(locked, 1));
+        await store.deleteArtifact(image.id, 2, eventFor('deleted', locked));
+        expect(await store.listTasks(image.id)).toEqual([t]);
+        expect(await store.getTasks([t.id])).toEqual([t]);
+      });
+
+      it('hands each task to exactly one of several instances claiming at once', async () => {
+        const tasks = Array.from({ length: 20 }, (_, i) => task(i + 1, { createdAt: at(i % 3) }));
+        for (const t of tasks) await store.insertTask(t);
+        const peers = await Promise.all(Array.from({ length: 4 }, () => openPeer(store)));
+        try {
+          const claimed = await Promise.all(peers.map(async (peer) => {
+            const mine: TaskRecord[] = [];
+            for (let claim = await peer.claimTask(at(100), at(200)); claim; claim = await peer.claimTask(at(100), at(200))) mine.push(claim);
+            return mine;
+          }));
+          const all = claimed.flat();
+          expect(all.map((t) => t.id).sort()).toEqual(tasks.map((t) => t.id).sort());
+          expect(all.every((t) => t.attempts === 1 && t.status === 'processing')).toBe(true);
+          expect(await store.claimTask(at(100), at(200))).toBeNull();
+        } finally {
+          await Promise.all(peers.map((p) => p.close()));
+        }
+      });
+    });
+
     describe('events', () => {
       it('reads events after a seq, oldest first, with a limit, keeping every field', async () => {
         const a = artifact(1);
@@ -697,8 +912,34 @@ function blob(artifactId: string, field: string, key: string, size: number): Blo
   return {
     artifactId, field, key, status: 'active', size,
     md5: 'm', sha256: 's', sha512: null, contentType: 'application/octet-stream',
-    external: false, url: null, store: 'file', location: `${artifactId}/${field}/${key}`,
+    external: false, url: null, store: 'file', location: `${artifactId}/${field}/${key}`, copies: [],
     createdAt: at(1), updatedAt: at(2),
+  };
+}
+
+export function taskId(n: number): string {
+  return `10000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+}
+
+/** A pending import of artifact 1 created at `n` seconds. */
+export function task(n: number, overrides: Partial<TaskRecord> = {}): TaskRecord {
+  return {
+    id: taskId(n),
+    type: 'api_image_import',
+    status: 'pending',
+    imageId: uuid(1),
+    owner: 'p1',
+    userId: 'user-1',
+    requestId: `req-${n}`,
+    input: { image_id: uuid(1), import_req: { method: { name: 'web-download', uri: 'https://example.com/x.img' } }, backend: ['fast', 'cheap'] },
+    result: null,
+    message: '',
+    createdAt: at(n),
+    updatedAt: at(n),
+    expiresAt: null,
+    leaseExpiresAt: null,
+    attempts: 0,
+    ...overrides,
   };
 }
 

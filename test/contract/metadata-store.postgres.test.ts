@@ -7,7 +7,7 @@ import { MIGRATIONS } from '../../src/storage/metadata/migrations';
 import { PostgresMetadataStore } from '../../src/storage/metadata/postgres';
 import { OS_HIDDEN_EXPRESSION, POSTGRES_MIGRATIONS } from '../../src/storage/metadata/postgres-migrations';
 import { postgresDialect } from '../../src/storage/metadata/sql';
-import { artifact, at, eventFor, metadataStoreContract } from './metadata-store.contract';
+import { artifact, at, eventFor, metadataStoreContract, task, taskId } from './metadata-store.contract';
 
 /**
  * Runs the contract against the real PostgreSQL, each test in a fresh schema that is
@@ -59,6 +59,8 @@ metadataStoreContract(
     await dropSchema(schemas.get(store)!);
     schemas.delete(store);
   },
+  // Another pool on the same schema, as another instance would open.
+  async (store) => storeIn(schemas.get(store)!),
 );
 
 describe('PostgresMetadataStore specifics', () => {
@@ -99,7 +101,7 @@ describe('PostgresMetadataStore specifics', () => {
     const store = open();
     await store.migrate();
     const tables = await admin(async (c) => (await c.query('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name', [schema])).rows.map((r) => r.table_name));
-    expect(tables).toEqual(['artifact_blobs', 'artifact_links', 'artifact_members', 'artifact_properties', 'artifact_tags', 'artifacts', 'blob_uploads', 'events', 'quotas', 'schema_migrations']);
+    expect(tables).toEqual(['artifact_blobs', 'artifact_links', 'artifact_members', 'artifact_properties', 'artifact_tags', 'artifacts', 'blob_uploads', 'events', 'quotas', 'schema_migrations', 'tasks']);
   });
 
   it('refuses a schema name that would need quoting', () => {
@@ -191,6 +193,46 @@ describe('PostgresMetadataStore specifics', () => {
       ]);
       expect(codes(results)).toEqual(['BLOB_BUSY', 'ok']);
       expect(await b.listUploads()).toHaveLength(1);
+    });
+
+    it('gives the one claimable task to only one of two instances claiming at the same moment', async () => {
+      await a.insertTask(task(1));
+      const results = await race(['LOCK TABLE tasks IN SHARE MODE'], [
+        () => a.claimTask(at(10), at(40)),
+        () => b.claimTask(at(10), at(40)),
+      ]);
+      const claimed = results.map((r) => (r.status === 'fulfilled' ? r.value?.id ?? null : String(r.reason)));
+      expect(claimed).toHaveLength(2);
+      expect(claimed).toContain(taskId(1));
+      expect(claimed).toContain(null);
+      expect(await a.getTasks([taskId(1)])).toEqual([expect.objectContaining({ status: 'processing', attempts: 1 })]);
+    });
+
+    it('passes over a task that another transaction has locked instead of waiting for it', async () => {
+      await a.insertTask(task(1));
+      await a.insertTask(task(2));
+      const { blocked, claimed } = await admin(async (c) => {
+        await c.query(`SET search_path = ${schema}`);
+        await c.query('BEGIN');
+        await c.query('SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE', [taskId(1)]);
+        let settled = false;
+        const claim = a.claimTask(at(10), at(40)).finally(() => { settled = true; });
+        // Either the claim returns while the lock is held, or it shows up waiting on it.
+        let waiting = false;
+        while (!settled && !waiting) {
+          const { rows } = await c.query<{ n: number }>(
+            `SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,
+            [racers[0]],
+          );
+          waiting = rows[0].n > 0;
+          if (!waiting) await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        await c.query('COMMIT');
+        return { blocked: waiting, claimed: await claim };
+      });
+      expect(blocked).toBe(false);
+      expect(claimed).toMatchObject({ id: taskId(2), status: 'processing' });
+      expect(await b.claimTask(at(10), at(40))).toMatchObject({ id: taskId(1) });
     });
   });
 });

@@ -19,7 +19,9 @@ metadataStoreContract(
   (store) => {
     rmSync(dirs.get(store)!, { recursive: true, force: true });
     dirs.delete(store);
-  }
+  },
+  // Another connection on the same file, as another process would open.
+  async (store) => new SqliteMetadataStore({ path: join(dirs.get(store)!, 'metadata.db') }),
 );
 
 describe('SqliteMetadataStore specifics', () => {
@@ -44,7 +46,7 @@ describe('SqliteMetadataStore specifics', () => {
       await store.migrate();
       await store.migrate();
       const applied = db.prepare('SELECT id FROM schema_migrations').all();
-      expect(applied).toEqual([{ id: '0001_artifacts' }, { id: '0002_uploads' }, { id: '0003_image_listing' }]);
+      expect(applied).toEqual([{ id: '0001_artifacts' }, { id: '0002_uploads' }, { id: '0003_image_listing' }, { id: '0004_copies_and_tasks' }]);
     } finally {
       await store.close();
       rmSync(dir, { recursive: true, force: true });

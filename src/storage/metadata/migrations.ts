@@ -161,6 +161,41 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX ix_artifact_tags_position ON artifact_tags (artifact_id, position, tag);
     `,
   },
+  {
+    id: '0004_copies_and_tasks',
+    sql: `
+      -- Further copies of a blob's bytes in other stores, as a JSON array of {store, location}.
+      ALTER TABLE artifact_blobs ADD COLUMN copies TEXT NOT NULL DEFAULT '[]';
+      -- The sweeper asks which locations copies still reference: only blobs that have copies
+      -- are read, out of this index alone (it holds the JSON), not the whole table.
+      CREATE INDEX ix_artifact_blobs_copies ON artifact_blobs (copies) WHERE copies <> '[]';
+
+      -- Background jobs (image imports). No foreign key on image_id: a task outlives its
+      -- image, as in Glance, and goes when pruned after it expires.
+      CREATE TABLE tasks (
+        id               TEXT    NOT NULL PRIMARY KEY,
+        type             TEXT    NOT NULL,
+        status           TEXT    NOT NULL,
+        image_id         TEXT    NOT NULL,
+        owner            TEXT    NOT NULL,
+        user_id          TEXT,
+        request_id       TEXT,
+        input            TEXT    NOT NULL,
+        result           TEXT,
+        message          TEXT    NOT NULL,
+        created_at       TEXT    NOT NULL,
+        updated_at       TEXT    NOT NULL,
+        expires_at       TEXT,
+        lease_expires_at TEXT,
+        attempts         INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX ix_tasks_image_created ON tasks (image_id, created_at DESC, id DESC);
+      -- Claims read the unfinished tasks oldest first; finished ones (kept until they
+      -- expire) stay out of this index.
+      CREATE INDEX ix_tasks_claim ON tasks (created_at, id, status, lease_expires_at) WHERE status IN ('pending', 'processing');
+      CREATE INDEX ix_tasks_expires ON tasks (expires_at) WHERE expires_at IS NOT NULL;
+    `,
+  },
 ];
 
 /** Applies the migrations not yet recorded; returns the ids it applied. */

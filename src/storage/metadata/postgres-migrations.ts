@@ -17,6 +17,9 @@ import type { Migration } from './migrations';
 /** What the compiler reads for the boolean field os_hidden; kept literal because shipped migrations never change. */
 export const OS_HIDDEN_EXPRESSION = `(CASE WHEN jsonb_typeof(fields->'os_hidden') = 'boolean' THEN (fields->>'os_hidden')::boolean END)`;
 
+/** The locations of a blob's copies, as a JSONB array of strings; kept literal (shipped migrations never change), and the adapter queries exactly it. */
+export const COPY_LOCATIONS_EXPRESSION = `jsonb_path_query_array(copies, '$[*].location')`;
+
 export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   {
     id: '0001_artifacts',
@@ -165,6 +168,46 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       -- Every Glance-style image listing filters on os_hidden: index the exact expression
       -- postgresDialect.jsonField emits for a boolean field (a test pins the two together).
       CREATE INDEX ix_artifacts_os_hidden ON artifacts (type_name, ${OS_HIDDEN_EXPRESSION}, created_at, id);
+    `,
+  },
+  {
+    id: '0004_copies_and_tasks',
+    sql: `
+      -- Further copies of a blob's bytes in other stores, as a JSON array of {store, location}.
+      -- The sweeper asks which of a batch of locations some copy still holds: the adapter
+      -- matches the copies' locations with ?| against the batch, through this index of the
+      -- few blobs that have copies. (Containment, copies @> ANY(…), probes once per location
+      -- through the posting list of the store, which all copies in that store share: slower
+      -- than a full scan.) Without fastupdate: such writes are rare, and a pending list
+      -- (until vacuum) would be read linearly for every location of a batch.
+      ALTER TABLE artifact_blobs ADD COLUMN copies JSONB NOT NULL DEFAULT '[]';
+      CREATE INDEX ix_artifact_blobs_copy_locations ON artifact_blobs USING gin (${COPY_LOCATIONS_EXPRESSION}) WITH (fastupdate = off)
+        WHERE copies <> '[]';
+
+      -- Background jobs (image imports). No foreign key on image_id: a task outlives its
+      -- image, as in Glance, and goes when pruned after it expires.
+      CREATE TABLE tasks (
+        id               TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+        type             TEXT COLLATE "C" NOT NULL,
+        status           TEXT COLLATE "C" NOT NULL,
+        image_id         TEXT COLLATE "C" NOT NULL,
+        owner            TEXT COLLATE "C" NOT NULL,
+        user_id          TEXT,
+        request_id       TEXT,
+        input            JSONB            NOT NULL,
+        result           JSONB,
+        message          TEXT             NOT NULL,
+        created_at       TEXT COLLATE "C" NOT NULL,
+        updated_at       TEXT COLLATE "C" NOT NULL,
+        expires_at       TEXT COLLATE "C",
+        lease_expires_at TEXT COLLATE "C",
+        attempts         INTEGER          NOT NULL DEFAULT 0
+      );
+      CREATE INDEX ix_tasks_image_created ON tasks (image_id, created_at DESC, id DESC);
+      -- Claims read the unfinished tasks oldest first; finished ones (kept until they
+      -- expire) stay out of this index.
+      CREATE INDEX ix_tasks_claim ON tasks (created_at, id) INCLUDE (status, lease_expires_at) WHERE status IN ('pending', 'processing');
+      CREATE INDEX ix_tasks_expires ON tasks (expires_at) WHERE expires_at IS NOT NULL;
     `,
   },
 ];

@@ -1,10 +1,13 @@
 import pg, { type CustomTypesConfig, type PoolClient, type PoolConfig, type QueryResultRow } from 'pg';
-import type { ArtifactRecord, BlobRecord, LinkRecord, MemberRecord, Status, Visibility } from '../../domain/artifact';
+import type { ArtifactRecord, BlobRecord, LinkRecord, MemberRecord, Status, TaskRecord, Visibility } from '../../domain/artifact';
 import { fail, VitrineError } from '../../domain/errors';
 import { encodeVersion } from '../../domain/semver';
 import type { ArtifactWrite, ByteLimit, Condition, CountLimit, ListQuery, MetadataStore, NewEvent, StoredEvent, UploadRecord, Usage } from './port';
-import { applyPostgresMigrations, LOCK_SPACE, quoteIdentifier, SCHEMA_NAME } from './postgres-migrations';
-import { blobFromRow, blobsWithUploads, eventFromRow, groupBy, push, uploadFromRow, type BlobRow, type EventRow, type UploadRow } from './rows';
+import { applyPostgresMigrations, COPY_LOCATIONS_EXPRESSION, LOCK_SPACE, quoteIdentifier, SCHEMA_NAME } from './postgres-migrations';
+import {
+  blobFromRow, blobsWithUploads, copiesJson, eventFromRow, groupBy, push, TASK_COLUMNS, taskFromRow, taskValues, uploadFromRow,
+  type BlobRow, type EventRow, type TaskRow, type UploadRow,
+} from './rows';
 import { compileCount, compileList, postgresDialect } from './sql';
 
 /**
@@ -58,7 +61,7 @@ interface ArtifactRow {
 
 
 const ARTIFACT_COLUMNS = 'a.id, a.type_name, a.name, a.version, a.status, a.visibility, a.owner, a.fields, a.created_at, a.updated_at, a.activated_at, a.revision';
-const BLOB_COLUMNS = 'artifact_id, field, key, status, size, md5, sha256, sha512, content_type, external, url, store, location, created_at, updated_at';
+const BLOB_COLUMNS = 'artifact_id, field, key, status, size, md5, sha256, sha512, content_type, external, url, store, location, copies, created_at, updated_at';
 
 /** Transient failures worth running the whole transaction again for. */
 const RETRYABLE = new Set(['40001' /* serialization_failure */, '40P01' /* deadlock_detected */]);
@@ -347,8 +350,82 @@ export class PostgresMetadataStore implements MetadataStore {
 
   async referencedLocations(store: string, locations: readonly string[]): Promise<Set<string>> {
     if (locations.length === 0) return new Set();
-    const rows = await this.rows<{ location: string }>('SELECT location FROM artifact_blobs WHERE store = $1 AND location = ANY($2::text[])', [store, [...locations]]);
+    const wanted = [...new Set(locations)];
+    // Primary locations through ix_artifact_blobs_location; copies through the GIN index of
+    // their locations (only the blobs holding one of them are read), then by store. The
+    // batch reaches ?| through a sub-select: seeing a long array, the planner prices the
+    // index at one probe per element and prefers a full scan, which is many times slower.
+    const rows = await this.rows<{ location: string }>(
+      `SELECT location FROM artifact_blobs WHERE store = $1 AND location = ANY($2::text[])
+       UNION
+       SELECT c.copy->>'location' FROM artifact_blobs CROSS JOIN jsonb_array_elements(copies) AS c(copy)
+       WHERE copies <> '[]' AND ${COPY_LOCATIONS_EXPRESSION} ?| (SELECT $2::text[])
+         AND c.copy->>'store' = $1 AND c.copy->>'location' = ANY($2::text[])`,
+      [store, wanted],
+    );
     return new Set(rows.map((r) => r.location));
+  }
+
+  // ---- tasks -----------------------------------------------------------------------------
+
+  async insertTask(task: TaskRecord, write?: ArtifactWrite): Promise<StoredEvent | null> {
+    return this.write(async (tx) => {
+      if (write) await tx.replaceRow(write);
+      await tx.query(`INSERT INTO tasks (${TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, taskValues(task));
+      return write ? tx.appendEvent(write.event) : null;
+    });
+  }
+
+  async updateTask(task: TaskRecord, write?: ArtifactWrite): Promise<StoredEvent | null> {
+    return this.write(async (tx) => {
+      const { rowCount } = await tx.query(
+        `UPDATE tasks SET type = $2, status = $3, image_id = $4, owner = $5, user_id = $6, request_id = $7, input = $8, result = $9,
+           message = $10, created_at = $11, updated_at = $12, expires_at = $13, lease_expires_at = $14, attempts = $15
+         WHERE id = $1`,
+        taskValues(task),
+      );
+      if (rowCount === 0) fail('NOT_FOUND', `task ${task.id} does not exist`);
+      if (!write) return null;
+      await tx.replaceRow(write);
+      return tx.appendEvent(write.event);
+    });
+  }
+
+  async getTasks(ids: readonly string[]): Promise<(TaskRecord | null)[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.rows<TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE id = ANY($1::text[])`, [[...new Set(ids)]]);
+    const byId = new Map(rows.map((r) => [r.id, taskFromRow(r)]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+
+  async listTasks(imageId: string): Promise<TaskRecord[]> {
+    const rows = await this.rows<TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE image_id = $1 ORDER BY created_at DESC, id DESC`, [imageId]);
+    return rows.map(taskFromRow);
+  }
+
+  async claimTask(now: string, leaseExpiresAt: string): Promise<TaskRecord | null> {
+    // One statement. SKIP LOCKED passes over a candidate another claimer has locked, and a
+    // candidate claimed and committed meanwhile is re-checked against the WHERE (its lease
+    // is now in the future) and dropped: two claimers never get the same task.
+    const rows = await this.rows<TaskRow>(
+      `UPDATE tasks t SET status = 'processing', lease_expires_at = $2, attempts = t.attempts + 1, updated_at = $1
+       FROM (SELECT id FROM tasks
+             WHERE status IN ('pending', 'processing') AND (status = 'pending' OR lease_expires_at < $1)
+             ORDER BY created_at, id LIMIT 1
+             FOR UPDATE SKIP LOCKED) AS c
+       WHERE t.id = c.id
+       RETURNING ${TASK_COLUMNS.split(', ').map((column) => `t.${column}`).join(', ')}`,
+      [now, leaseExpiresAt],
+    );
+    return rows.length > 0 ? taskFromRow(rows[0]) : null;
+  }
+
+  async renewTask(id: string, leaseExpiresAt: string): Promise<boolean> {
+    return ((await this.pool.query(`UPDATE tasks SET lease_expires_at = $1 WHERE id = $2 AND status = 'processing'`, [leaseExpiresAt, id])).rowCount ?? 0) > 0;
+  }
+
+  async pruneTasks(before: string): Promise<number> {
+    return (await this.pool.query(`DELETE FROM tasks WHERE status IN ('success', 'failure') AND expires_at < $1`, [before])).rowCount ?? 0;
   }
 
   // ---- events ----------------------------------------------------------------------------
@@ -611,12 +688,12 @@ class WriteTransaction {
     );
     await this.query(
       `INSERT INTO artifact_blobs (${BLOB_COLUMNS})
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
        ON CONFLICT (artifact_id, field, key) DO UPDATE SET status = excluded.status, size = excluded.size, md5 = excluded.md5,
          sha256 = excluded.sha256, sha512 = excluded.sha512, content_type = excluded.content_type, external = excluded.external,
-         url = excluded.url, store = excluded.store, location = excluded.location, updated_at = excluded.updated_at`,
+         url = excluded.url, store = excluded.store, location = excluded.location, copies = excluded.copies, updated_at = excluded.updated_at`,
       [blob.artifactId, blob.field, blob.key, blob.status, blob.size, blob.md5, blob.sha256, blob.sha512, blob.contentType,
-        blob.external, blob.url, blob.store, blob.location, blob.createdAt, blob.updatedAt],
+        blob.external, blob.url, blob.store, blob.location, copiesJson(blob), blob.createdAt, blob.updatedAt],
     );
     await this.replaceRow(write);
     return { event: await this.appendEvent(write.event), replaced: previous.length > 0 ? blobFromRow(previous[0]) : null };

@@ -1,4 +1,4 @@
-import type { ArtifactRecord, BlobRecord, Status, Visibility } from '../../domain/artifact';
+import type { ArtifactRecord, BlobCopy, BlobRecord, Status, TaskRecord, Visibility } from '../../domain/artifact';
 import type { NewEvent, StoredEvent, UploadRecord } from './port';
 
 /**
@@ -34,6 +34,7 @@ export interface BlobRow {
   url: string | null;
   store: string | null;
   location: string | null;
+  copies: string | BlobCopy[];
   created_at: string;
   updated_at: string;
 }
@@ -50,6 +51,27 @@ export interface UploadRow {
   started_at: string;
   expires_at: string;
 }
+
+export interface TaskRow {
+  id: string;
+  type: TaskRecord['type'];
+  status: TaskRecord['status'];
+  image_id: string;
+  owner: string;
+  user_id: string | null;
+  request_id: string | null;
+  input: string | Record<string, unknown>;
+  result: string | Record<string, unknown> | null;
+  message: string;
+  created_at: string;
+  updated_at: string;
+  expires_at: string | null;
+  lease_expires_at: string | null;
+  attempts: number;
+}
+
+/** The tasks table's columns, in the order `taskValues` binds them. */
+export const TASK_COLUMNS = 'id, type, status, image_id, owner, user_id, request_id, input, result, message, created_at, updated_at, expires_at, lease_expires_at, attempts';
 
 export function eventFromRow(r: EventRow): StoredEvent {
   return {
@@ -82,9 +104,43 @@ export function blobFromRow(r: BlobRow): BlobRecord {
     url: r.url,
     store: r.store,
     location: r.location,
+    copies: (typeof r.copies === 'string' ? (JSON.parse(r.copies) as BlobCopy[]) : r.copies).map(({ store, location }) => ({ store, location })),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
+}
+
+/** A blob's copies as the JSON the `copies` column holds: only store and location, in order. */
+export function copiesJson(blob: BlobRecord): string {
+  return JSON.stringify((blob.copies ?? []).map(({ store, location }) => ({ store, location })));
+}
+
+export function taskFromRow(r: TaskRow): TaskRecord {
+  return {
+    id: r.id,
+    type: r.type,
+    status: r.status,
+    imageId: r.image_id,
+    owner: r.owner,
+    userId: r.user_id,
+    requestId: r.request_id,
+    input: typeof r.input === 'string' ? (JSON.parse(r.input) as Record<string, unknown>) : r.input,
+    result: typeof r.result === 'string' ? (JSON.parse(r.result) as Record<string, unknown>) : r.result,
+    message: r.message,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    expiresAt: r.expires_at,
+    leaseExpiresAt: r.lease_expires_at,
+    attempts: r.attempts,
+  };
+}
+
+/** A task's values in the order of TASK_COLUMNS, JSON encoded for binding. */
+export function taskValues(t: TaskRecord): unknown[] {
+  return [
+    t.id, t.type, t.status, t.imageId, t.owner, t.userId, t.requestId, JSON.stringify(t.input),
+    t.result === null ? null : JSON.stringify(t.result), t.message, t.createdAt, t.updatedAt, t.expiresAt, t.leaseExpiresAt, t.attempts,
+  ];
 }
 
 export function uploadFromRow(r: UploadRow): UploadRecord {
@@ -108,7 +164,7 @@ export function blobsWithUploads(artifactIds: readonly string[], stored: BlobRow
 function savingBlobOf(r: UploadRow): BlobRecord {
   return {
     artifactId: r.artifact_id, field: r.field, key: r.key, status: 'saving', size: null, md5: null, sha256: null, sha512: null,
-    contentType: r.content_type, external: false, url: null, store: null, location: null, createdAt: r.started_at, updatedAt: r.started_at,
+    contentType: r.content_type, external: false, url: null, store: null, location: null, copies: [], createdAt: r.started_at, updatedAt: r.started_at,
   };
 }
 

@@ -1,10 +1,13 @@
 import Database from 'better-sqlite3';
-import type { ArtifactRecord, BlobRecord, LinkRecord, MemberRecord, Status, Visibility } from '../../domain/artifact';
+import type { ArtifactRecord, BlobRecord, LinkRecord, MemberRecord, Status, TaskRecord, Visibility } from '../../domain/artifact';
 import { fail, VitrineError } from '../../domain/errors';
 import { encodeVersion } from '../../domain/semver';
 import { applyMigrations } from './migrations';
 import type { ArtifactWrite, ByteLimit, Condition, CountLimit, ListQuery, MetadataStore, NewEvent, StoredEvent, UploadRecord, Usage } from './port';
-import { blobFromRow, blobsWithUploads, eventFromRow, groupBy, uploadFromRow, type BlobRow, type EventRow, type UploadRow } from './rows';
+import {
+  blobFromRow, blobsWithUploads, copiesJson, eventFromRow, groupBy, TASK_COLUMNS, taskFromRow, taskValues, uploadFromRow,
+  type BlobRow, type EventRow, type TaskRow, type UploadRow,
+} from './rows';
 import { compileCount, compileList, sqliteDialect } from './sql';
 
 /**
@@ -309,7 +312,16 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async referencedLocations(store: string, locations: readonly string[]): Promise<Set<string>> {
-    const rows = this.stmt(`SELECT location FROM artifact_blobs WHERE store = ? AND location IN ${IDS}`).all(store, JSON.stringify(locations)) as { location: string }[];
+    if (locations.length === 0) return new Set();
+    const wanted = JSON.stringify(locations);
+    // Primary locations through ix_artifact_blobs_location; copies by reading only the blobs
+    // that have any (the partial index ix_artifact_blobs_copies, which holds their JSON).
+    const rows = this.stmt(
+      `SELECT location FROM artifact_blobs WHERE store = ? AND location IN ${IDS}
+       UNION
+       SELECT c.value ->> '$.location' FROM artifact_blobs b INDEXED BY ix_artifact_blobs_copies, json_each(b.copies) c
+       WHERE b.copies <> '[]' AND c.value ->> '$.store' = ? AND c.value ->> '$.location' IN ${IDS}`,
+    ).all(store, wanted, store, wanted) as { location: string }[];
     return new Set(rows.map((r) => r.location));
   }
 
@@ -317,14 +329,14 @@ export class SqliteMetadataStore implements MetadataStore {
   private storeBlob(blob: BlobRecord, write: ArtifactWrite): { event: StoredEvent; replaced: BlobRecord | null } {
     const previous = this.stmt('SELECT * FROM artifact_blobs WHERE artifact_id = ? AND field = ? AND key = ?').get(blob.artifactId, blob.field, blob.key) as BlobRow | undefined;
     this.stmt(
-      `INSERT INTO artifact_blobs (artifact_id, field, key, status, size, md5, sha256, sha512, content_type, external, url, store, location, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO artifact_blobs (artifact_id, field, key, status, size, md5, sha256, sha512, content_type, external, url, store, location, copies, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (artifact_id, field, key) DO UPDATE SET status = excluded.status, size = excluded.size, md5 = excluded.md5,
          sha256 = excluded.sha256, sha512 = excluded.sha512, content_type = excluded.content_type, external = excluded.external,
-         url = excluded.url, store = excluded.store, location = excluded.location, updated_at = excluded.updated_at`,
+         url = excluded.url, store = excluded.store, location = excluded.location, copies = excluded.copies, updated_at = excluded.updated_at`,
     ).run(
       blob.artifactId, blob.field, blob.key, blob.status, blob.size, blob.md5, blob.sha256, blob.sha512, blob.contentType,
-      blob.external ? 1 : 0, blob.url, blob.store, blob.location, blob.createdAt, blob.updatedAt,
+      blob.external ? 1 : 0, blob.url, blob.store, blob.location, copiesJson(blob), blob.createdAt, blob.updatedAt,
     );
     return { event: this.applyWrite(write), replaced: previous ? blobFromRow(previous) : null };
   }
@@ -341,6 +353,62 @@ export class SqliteMetadataStore implements MetadataStore {
       const scope = typeName ? ` of ${typeName}` : '';
       fail('QUOTA_EXCEEDED', `project ${upload.owner} may store at most ${max} bytes${scope}; ${used} are used and this upload needs up to ${upload.reserved}`, { limit: max, used });
     }
+  }
+
+  // ---- tasks -----------------------------------------------------------------------------
+
+  async insertTask(task: TaskRecord, write?: ArtifactWrite): Promise<StoredEvent | null> {
+    return this.write(() => {
+      const event = write ? this.applyWrite(write) : null;
+      this.stmt(`INSERT INTO tasks (${TASK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(...taskValues(task));
+      return event;
+    });
+  }
+
+  async updateTask(task: TaskRecord, write?: ArtifactWrite): Promise<StoredEvent | null> {
+    return this.write(() => {
+      const [id, ...rest] = taskValues(task);
+      const changed = this.stmt(
+        `UPDATE tasks SET type = ?, status = ?, image_id = ?, owner = ?, user_id = ?, request_id = ?, input = ?, result = ?, message = ?,
+           created_at = ?, updated_at = ?, expires_at = ?, lease_expires_at = ?, attempts = ?
+         WHERE id = ?`,
+      ).run(...rest, id).changes;
+      if (changed === 0) fail('NOT_FOUND', `task ${task.id} does not exist`);
+      return write ? this.applyWrite(write) : null;
+    });
+  }
+
+  async getTasks(ids: readonly string[]): Promise<(TaskRecord | null)[]> {
+    if (ids.length === 0) return [];
+    const rows = this.stmt(`SELECT * FROM tasks WHERE id IN ${IDS}`).all(JSON.stringify([...new Set(ids)])) as TaskRow[];
+    const byId = new Map(rows.map((r) => [r.id, taskFromRow(r)]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+
+  async listTasks(imageId: string): Promise<TaskRecord[]> {
+    const rows = this.stmt('SELECT * FROM tasks WHERE image_id = ? ORDER BY created_at DESC, id DESC').all(imageId) as TaskRow[];
+    return rows.map(taskFromRow);
+  }
+
+  async claimTask(now: string, leaseExpiresAt: string): Promise<TaskRecord | null> {
+    // One IMMEDIATE transaction: the write lock is taken before the candidate is read, so
+    // another connection claiming at the same time waits and then sees this claim.
+    const row = this.write(() => this.stmt(
+      `UPDATE tasks SET status = 'processing', lease_expires_at = ?, attempts = attempts + 1, updated_at = ?
+       WHERE id = (SELECT id FROM tasks INDEXED BY ix_tasks_claim
+                   WHERE status IN ('pending', 'processing') AND (status = 'pending' OR lease_expires_at < ?)
+                   ORDER BY created_at, id LIMIT 1)
+       RETURNING *`,
+    ).get(leaseExpiresAt, now, now)) as TaskRow | undefined;
+    return row ? taskFromRow(row) : null;
+  }
+
+  async renewTask(id: string, leaseExpiresAt: string): Promise<boolean> {
+    return this.stmt(`UPDATE tasks SET lease_expires_at = ? WHERE id = ? AND status = 'processing'`).run(leaseExpiresAt, id).changes > 0;
+  }
+
+  async pruneTasks(before: string): Promise<number> {
+    return this.stmt(`DELETE FROM tasks WHERE status IN ('success', 'failure') AND expires_at < ?`).run(before).changes;
   }
 
   // ---- events ----------------------------------------------------------------------------
