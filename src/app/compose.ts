@@ -5,6 +5,9 @@ import { dirname } from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { NativeBackend } from '../backends/native/backend';
 import { HashPool } from '../backends/native/hasher';
+import type { ImportSettings } from '../backends/native/imports';
+import { StoreSet } from '../backends/native/stores';
+import { webFetcher, type WebFetcherOptions } from '../backends/native/web-download';
 import type { Config, TokenConfig } from '../config/schema';
 import { TypeRegistry, type TypeSpec } from '../domain/builtin-types';
 import type { BrokerBusOptions } from '../events/broker';
@@ -65,7 +68,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   // Opened first: a broker that does not answer stops the start before anything else is open.
   const { bus, ping: pingBus } = options.bus ? { bus: options.bus, ping: undefined } : await openEventBus(config.events, logger);
   const store = openMetadataStore(config);
-  const blobStore = new FsBlobStore('fs', config.blobs.path);
+  const stores = openBlobStores(config.blobs);
   const hashPool = new HashPool();
   let server: FastifyInstance | undefined;
   let sweepTimer: NodeJS.Timeout | undefined;
@@ -80,13 +83,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       quotaDefaults: config.quotas,
       blobPathPrefix: DATA_PLANE_PREFIX,
       blobs: {
-        blobStore,
+        stores,
         hashPool,
         leaseMs: config.dataPlane.uploadLeaseSeconds * 1000,
         progressIntervalMs: config.dataPlane.progressIntervalMs,
         allowPrivateUrls: config.dataPlane.allowPrivateUrls,
         log: (message, err) => logger.warn({ err }, message),
       },
+      imports: { settings: importSettings(config), fetcher: webFetcher(webDownloadOptions(config)) },
       log: (message, err) => logger.error({ err }, message),
     });
     // The embedded SQLite store belongs to this process alone: whatever upload the ledger
@@ -117,7 +121,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       return reply.code(500).send(errorBody('INTERNAL', 'Unexpected error'));
     });
     observeHttpRequests(server, metrics);
-    const checks = { metadata: () => store.ping(), blobs: () => blobStore.ping(), ...(pingBus && { events: pingBus }) };
+    const checks = { metadata: () => store.ping(), blobs: async () => void (await Promise.all(stores.all().map((s) => s.ping()))), ...(pingBus && { events: pingBus }) };
     await registerHealthRoutes(server, { checks, metrics });
     const schema = buildExecutableSchema(types);
     const authenticate = createAuthenticator(tokens);
@@ -133,7 +137,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       urlSigner,
     });
     await registerDataPlane(server, { backend, authenticate, signer: urlSigner, prefix: DATA_PLANE_PREFIX });
-    await registerGlanceFacade(server, { backend, authenticate, bodyLimitBytes: config.http.bodyLimitBytes, paging: config.paging });
+    await registerGlanceFacade(server, { backend, authenticate, bodyLimitBytes: config.http.bodyLimitBytes, paging: config.paging, importMethods: config.imports.methods, multistore: config.blobs.multistore });
     sweepTimer = setInterval(() => {
       backend.sweepBlobs({ exclusive: false }).catch((err: unknown) => logger.warn({ err }, 'blob sweep failed'));
     }, config.dataPlane.sweepIntervalSeconds * 1000);
@@ -150,11 +154,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       maxMessageBytes: config.http.bodyLimitBytes,
       logger,
     });
+    backend.startImports({ exclusive: config.database.driver === 'sqlite' });
     await store.pruneEvents(config.events.keep);
     const stopPruning = pruneEventsPeriodically(store, config.events, logger);
     server.addHook('onClose', async () => {
       stopPruning();
       clearInterval(sweepTimer);
+      await backend.close();
       await hashPool.close();
       await bus.close();
       await store.close();
@@ -237,6 +243,44 @@ async function openEventBus(events: Config['events'], logger: Logger): Promise<{
   return { bus, ping: () => bus.ping() };
 }
 
+/** The configured blob stores (one called "fs" unless named stores are configured). */
+function openBlobStores(blobs: Config['blobs']): StoreSet {
+  const named = Object.entries(blobs.stores).map(([name, spec]) => ({ store: new FsBlobStore(name, spec.path), description: spec.description }));
+  return new StoreSet(named, blobs.defaultStore, blobs.multistore);
+}
+
+function importSettings(config: Config): ImportSettings {
+  const i = config.imports;
+  return {
+    methods: i.methods,
+    concurrency: i.concurrency,
+    leaseMs: i.leaseSeconds * 1000,
+    taskTtlMs: i.taskTimeToLiveHours * 3600_000,
+    maxAttempts: i.maxAttempts,
+    pollIntervalMs: i.pollIntervalMs,
+    progressIntervalMs: config.dataPlane.progressIntervalMs,
+    maxDownloadBytes: i.webDownload.maxBytes,
+  };
+}
+
+function webDownloadOptions(config: Config): WebFetcherOptions {
+  const w = config.imports.webDownload;
+  return {
+    filter: {
+      allowedSchemes: w.allowedSchemes,
+      disallowedSchemes: w.disallowedSchemes,
+      allowedHosts: w.allowedHosts,
+      disallowedHosts: w.disallowedHosts,
+      allowedPorts: w.allowedPorts,
+      disallowedPorts: w.disallowedPorts,
+      allowPrivate: config.dataPlane.allowPrivateUrls,
+    },
+    connectTimeoutMs: w.connectTimeoutMs,
+    idleTimeoutMs: w.idleTimeoutMs,
+    maxRedirects: w.maxRedirects,
+  };
+}
+
 /** The metadata adapter named by `database.driver`. */
 function openMetadataStore(config: Config): MetadataStore {
   const db = config.database;
@@ -247,7 +291,7 @@ function openMetadataStore(config: Config): MetadataStore {
 async function prepareDirectories(config: Config): Promise<void> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   await mkdir(dirname(config.database.path), { recursive: true, mode: 0o700 });
-  await mkdir(config.blobs.path, { recursive: true, mode: 0o700 });
+  for (const store of Object.values(config.blobs.stores)) await mkdir(store.path, { recursive: true, mode: 0o700 });
 }
 
 /** Configured tokens, or the generated admin token when none are configured. */

@@ -98,6 +98,14 @@ const LinkSpecSchema = strict({
   description: text().optional(),
 });
 
+const storeName = z.string(expecting('a store name')).regex(/^(?!os_glance_)[a-z][a-z0-9_-]{0,62}$/, expecting('a store name of lower-case letters, digits, _ and - (not starting with os_glance_)'));
+
+const StoreSchema = strict({
+  driver: z.literal('fs', expecting('"fs"')).default('fs'),
+  path: text(1),
+  description: text().optional(),
+});
+
 const TypeSpecSchema = strict({
   name: text(1),
   displayName: text().optional(),
@@ -142,7 +150,47 @@ export const ConfigSchema = strict({
     .refine((d) => d.driver !== 'postgres' || d.url !== undefined, { path: ['url'], error: 'expected a postgres:// URL when database.driver is "postgres"' })
     .refine((d) => d.driver !== 'sqlite' || d.url === undefined, { path: ['driver'], error: 'expected "postgres" when database.url is set (or remove the url)' })
     .prefault({}),
-  blobs: strict({ driver: z.literal('fs', expecting('"fs"')).default('fs'), path: text(1).optional() }).prefault({}),
+  blobs: strict({
+    driver: z.literal('fs', expecting('"fs"')).default('fs'),
+    /** The single store's folder (when `stores` is not set). */
+    path: text(1).optional(),
+    /** Named stores (Glance's enabled_backends): setting them turns multiple stores on. */
+    stores: dict(StoreSchema, storeName).optional(),
+    /** Where uploads and staging go; the first named store by default. */
+    defaultStore: storeName.optional(),
+  })
+    .refine((b) => b.defaultStore === undefined || (b.stores !== undefined && b.defaultStore in b.stores), { path: ['defaultStore'], error: 'expected the name of one of blobs.stores' })
+    .refine((b) => b.stores === undefined || Object.keys(b.stores).length > 0, { path: ['stores'], error: 'expected at least one store (or remove blobs.stores)' })
+    .prefault({}),
+  /** Interoperable image import on the native store (docs/import.md). */
+  imports: strict({
+    methods: list(oneOf(['glance-direct', 'web-download', 'copy-image'])).default(['glance-direct', 'web-download', 'copy-image']),
+    /** Imports one instance runs at a time; more wait as pending tasks. */
+    concurrency: int(1, 64).default(2),
+    /** A running import's lease: another instance (or this one after a restart) takes over a task whose lease passed. */
+    leaseSeconds: int(5, 3600).default(60),
+    /** How long finished tasks stay listed (Glance: 48 hours). */
+    taskTimeToLiveHours: int(1).default(48),
+    /** A task interrupted this many times (its process died) fails instead of running again. */
+    maxAttempts: int(1, 100).default(3),
+    pollIntervalMs: int(50).default(5_000),
+    webDownload: strict({
+      /** Largest download, in bytes (the image field's own limit also applies). */
+      maxBytes: int(1).default(1024 ** 4),
+      connectTimeoutMs: int(1).default(10_000),
+      /** A download that sends nothing for this long fails. */
+      idleTimeoutMs: int(1).default(60_000),
+      maxRedirects: int(0, 20).default(5),
+      // Glance's [import_filtering_opts]: an allow list, when set, wins over the deny list.
+      allowedSchemes: list(text(1)).default(['http', 'https']),
+      disallowedSchemes: list(text(1)).default([]),
+      allowedHosts: list(text(1)).default([]),
+      disallowedHosts: list(text(1)).default([]),
+      /** Checked only when a URL names its port; empty allows every port. */
+      allowedPorts: list(int(1, 65535)).default([80, 443]),
+      disallowedPorts: list(int(1, 65535)).default([]),
+    }).prefault({}),
+  }).prefault({}),
   auth: strict({ tokens: list(TokenSchema).default([]) }).prefault({}),
   graphql: GraphQLSchema.prefault({}),
   http: strict({ bodyLimitBytes: int(1).default(1024 * 1024) }).prefault({}),
@@ -196,7 +244,7 @@ export const ConfigSchema = strict({
     ...c,
     logLevel: c.logLevel ?? (development ? 'info' : 'warn'),
     database: databaseOf(c.database, c.dataDir),
-    blobs: { driver: c.blobs.driver, path: c.blobs.path ?? join(c.dataDir, 'blobs') },
+    blobs: blobsOf(c.blobs, c.dataDir),
     events: eventsOf(c.events),
     graphql: { ...c.graphql, introspection: c.graphql.introspection ?? development, explorer: c.graphql.explorer ?? development },
   };
@@ -210,6 +258,16 @@ function databaseOf(d: { driver?: 'sqlite' | 'postgres'; path?: string; url?: st
   const path = d.path ?? join(dataDir, 'vitrine.sqlite');
   if (d.url === undefined || d.driver === 'sqlite') return { driver: 'sqlite' as const, path };
   return { driver: 'postgres' as const, path, url: d.url, poolSize: d.poolSize, ...(d.schema !== undefined ? { schema: d.schema } : {}) };
+}
+
+/**
+ * Without named stores there is one store called "fs" (multiple stores off, as a Glance
+ * without enabled_backends); with them, the default is the one named or the first.
+ */
+function blobsOf(b: { driver: 'fs'; path?: string; stores?: Record<string, { driver: 'fs'; path: string; description?: string }>; defaultStore?: string }, dataDir: string) {
+  const path = b.path ?? join(dataDir, 'blobs');
+  if (b.stores === undefined) return { driver: b.driver, path, multistore: false, defaultStore: 'fs', stores: { fs: { driver: 'fs' as const, path } } };
+  return { driver: b.driver, path, multistore: true, defaultStore: b.defaultStore ?? Object.keys(b.stores)[0], stores: b.stores };
 }
 
 /** The broker a URL names by its scheme. */
@@ -232,3 +290,4 @@ export type GraphQLLimits = Config['graphql'];
 export type Mode = Config['mode'];
 export type SubscriptionLimits = Config['subscriptions'];
 export type EventsConfig = Config['events'];
+export type ImportsConfig = Config['imports'];

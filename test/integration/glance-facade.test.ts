@@ -145,7 +145,7 @@ describe('POST /v2/images', () => {
     expect(res.status).toBe(201);
     const image = res.body;
     expect(res.headers.location).toBe(`${app.baseUrl}/v2/images/${image.id}`);
-    expect(res.headers['openstack-image-import-methods']).toBe('');
+    expect(res.headers['openstack-image-import-methods']).toBe('glance-direct,web-download,copy-image');
     expect(res.headers['openstack-image-store-ids']).toBeUndefined();
     expect(Object.keys(image).sort()).toEqual([
       'checksum', 'container_format', 'created_at', 'disk_format', 'file', 'id', 'min_disk', 'min_ram', 'name', 'os_distro',
@@ -748,7 +748,7 @@ describe('schemas and discovery', () => {
   });
 
   it('serves /v2/info: import methods, 404 for stores (single store), usage', async () => {
-    expect((await call('GET', '/v2/info/import')).body).toEqual({ 'import-methods': { description: 'Import methods available.', type: 'array', value: [] } });
+    expect((await call('GET', '/v2/info/import')).body).toEqual({ 'import-methods': { description: 'Import methods available.', type: 'array', value: ['glance-direct', 'web-download', 'copy-image'] } });
     expect((await call('GET', '/v2/info/stores')).status).toBe(404);
     const before = (await call('GET', '/v2/info/usage', 'memberQ')).body.usage;
     await activeImage({}, 'memberQ');

@@ -166,11 +166,20 @@ describe('configuration errors', () => {
     expect(() => loadConfig({ env: {}, overrides: { quotas: { max_widgets: 3 } } })).toThrow('quotas.max_widgets: expected max_artifact_number or max_uploaded_data, optionally followed by :<type> as the key, got "max_widgets"');
   });
 
+  it('rejects named stores that are malformed or a default store that is not among them', () => {
+    expect(() => loadConfig({ env: {}, overrides: { blobs: { stores: { fast: { path: '/a' } }, defaultStore: 'slow' } } })).toThrow('blobs.defaultStore: expected the name of one of blobs.stores');
+    expect(() => loadConfig({ env: {}, overrides: { blobs: { stores: { os_glance_staging: { path: '/a' } } } } })).toThrow('blobs.stores.os_glance_staging: expected a store name of lower-case letters, digits, _ and - (not starting with os_glance_) as the key');
+    expect(() => loadConfig({ env: {}, overrides: { blobs: { stores: { fast: {} } } } })).toThrow('blobs.stores.fast.path');
+    expect(() => loadConfig({ env: {}, overrides: { imports: { methods: ['glance-download'] } } })).toThrow('imports.methods[0]: expected one of glance-direct, web-download, copy-image');
+    const multi = loadConfig({ env: {}, overrides: { blobs: { stores: { fast: { path: '/f' }, cheap: { path: '/c' } } } } });
+    expect(multi.blobs).toMatchObject({ multistore: true, defaultStore: 'fast' });
+  });
+
   it('fills the defaults and derives paths and switches from the data dir and the mode', () => {
     const dev = loadConfig({ env: { VITRINE_DATA_DIR: '/srv/vitrine' } });
     expect(dev).toMatchObject({ mode: 'development', host: '127.0.0.1', port: 4000, dataDir: '/srv/vitrine' });
     expect(dev.database).toEqual({ driver: 'sqlite', path: '/srv/vitrine/vitrine.sqlite' });
-    expect(dev.blobs).toEqual({ driver: 'fs', path: '/srv/vitrine/blobs' });
+    expect(dev.blobs).toEqual({ driver: 'fs', path: '/srv/vitrine/blobs', multistore: false, defaultStore: 'fs', stores: { fs: { driver: 'fs', path: '/srv/vitrine/blobs' } } });
     expect(dev.graphql).toEqual({ introspection: true, explorer: true, maxDepth: 12, maxCost: 25000, maxAliases: 20, maxDirectives: 30, maxTokens: 4000, maxBatch: 10 });
     expect(Object.isFrozen(dev.graphql)).toBe(true);
     const prod = loadConfig({ env: { VITRINE_MODE: 'production', VITRINE_EXPLORER: 'yes' } });

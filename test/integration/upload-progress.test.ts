@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { NativeBackend } from '../../src/backends/native/backend';
 import { HashPool } from '../../src/backends/native/hasher';
+import { StoreSet } from '../../src/backends/native/stores';
 import { TypeRegistry } from '../../src/domain/builtin-types';
 import type { Principal } from '../../src/domain/policy';
 import { MemoryEventBus } from '../../src/events/memory';
@@ -39,7 +40,7 @@ afterEach(async () => {
 function backend(progressIntervalMs: number): NativeBackend {
   return new NativeBackend({
     name: 'native', types: new TypeRegistry(), store, bus, paging: { defaultPageSize: 25, maxPageSize: 100 }, quotaDefaults: {}, blobPathPrefix: '/v1/artifacts',
-    blobs: { blobStore: new FsBlobStore('fs', join(dir, 'blobs')), hashPool, leaseMs: 30_000, progressIntervalMs, allowPrivateUrls: false },
+    blobs: { stores: new StoreSet([{ store: new FsBlobStore('fs', join(dir, 'blobs')) }], 'fs', false), hashPool, leaseMs: 30_000, progressIntervalMs, allowPrivateUrls: false },
   });
 }
 

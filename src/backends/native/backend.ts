@@ -1,4 +1,4 @@
-import type { ArtifactRecord, BlobRecord, LinkRecord, MemberRecord, MemberStatus, Status, Visibility } from '../../domain/artifact';
+import type { ArtifactRecord, BlobRecord, LinkRecord, MemberRecord, MemberStatus, Status, TaskRecord, Visibility } from '../../domain/artifact';
 import { MEMBER_STATUSES, nowIso } from '../../domain/artifact';
 import type { TypeRegistry } from '../../domain/builtin-types';
 import { fail, VitrineError } from '../../domain/errors';
@@ -18,6 +18,7 @@ import type { Readable } from 'node:stream';
 import { BlobService, type NativeBlobOptions } from './blobs';
 import { effectiveQuotas, quotaLimit, validateQuotas } from './quotas';
 import { BlobSweeper } from './sweeper';
+import { ImageImports, type ImportSettings, type WebFetcher } from './imports';
 
 export interface NativeBackendOptions {
   name: string;
@@ -33,6 +34,8 @@ export interface NativeBackendOptions {
   onBlobsReleased?: (blobs: BlobRecord[]) => void;
   /** The data plane: where bytes go, how they are hashed, and its limits. */
   blobs?: NativeBlobOptions;
+  /** Image import (needs `blobs`): its limits and how web-download sources are fetched. */
+  imports?: { settings: ImportSettings; fetcher: WebFetcher };
   /** Where problems that must not fail a request go (an event bus that is down after commit). */
   log?: (message: string, err?: unknown) => void;
 }
@@ -53,6 +56,7 @@ export class NativeBackend implements ArtifactBackend {
   private readonly bus: EventBus;
   private readonly blobService: BlobService | undefined;
   private readonly sweeper: BlobSweeper | undefined;
+  private readonly importService: ImageImports | undefined;
 
   constructor(private readonly options: NativeBackendOptions) {
     this.name = options.name;
@@ -74,10 +78,30 @@ export class NativeBackend implements ArtifactBackend {
           quotasOf: (projectId) => this.quotasOf(projectId),
         },
       });
+      if (options.imports) {
+        const blobService = this.blobService;
+        this.importService = new ImageImports({
+          types: this.types,
+          store: this.store,
+          bus: this.bus,
+          stores: blobs.stores,
+          hashPool: blobs.hashPool,
+          fetcher: options.imports.fetcher,
+          settings: options.imports.settings,
+          log: blobs.log,
+          host: {
+            loadVisible: (principal, id) => this.loadVisible(principal, id),
+            view: (record) => this.view(record),
+            publish: (event) => this.publish(event),
+            pendingLocations: blobService.pendingLocations,
+            releaseCopies: (copies) => blobService.releaseCopies(copies),
+          },
+        });
+      }
       this.sweeper = new BlobSweeper({
         types: this.types,
         store: this.store,
-        blobStore: blobs.blobStore,
+        stores: blobs.stores,
         publish: (event) => this.publish(event),
         localUploads: this.blobService.localUploads,
         pendingLocations: this.blobService.pendingLocations,
@@ -359,29 +383,49 @@ export class NativeBackend implements ArtifactBackend {
     return this.blobService ?? fail('UNAVAILABLE', 'this backend has no blob store configured');
   }
 
-  // Import and multiple stores: being built (issue 11); refused with a clear code meanwhile.
+  // ---- stores and image import -------------------------------------------------------
+
   async stores(): Promise<StoreView[]> {
-    return [];
+    return this.options.blobs?.stores.views() ?? [];
   }
 
-  async stageImage(_p: Principal, _id: string, _body: Readable, _meta: UploadMeta): Promise<ArtifactView> {
-    return fail('BAD_INPUT', 'image import is not available on this backend');
+  async stageImage(principal: Principal, imageId: string, body: Readable, meta: UploadMeta, signal?: AbortSignal): Promise<ArtifactView> {
+    return (await this.dataPlane().upload(principal, { artifactId: imageId, field: 'image', key: '' }, body, meta, signal, 'stage')).artifact;
   }
 
-  async importImage(_p: Principal, _id: string, _request: ImportRequest): Promise<TaskView> {
-    return fail('BAD_INPUT', 'image import is not available on this backend');
+  async importImage(principal: Principal, imageId: string, request: ImportRequest, requestId?: string): Promise<TaskView> {
+    return taskView(await this.imports().start(principal, imageId, request, requestId));
   }
 
-  async tasksOf(_p: Principal, _id: string): Promise<TaskView[]> {
-    return [];
+  async tasksOf(principal: Principal, imageId: string): Promise<TaskView[]> {
+    return (await this.imports().tasksOf(principal, imageId)).map(taskView);
   }
 
-  async getTask(_p: Principal, _taskId: string): Promise<TaskView> {
-    return fail('NOT_FOUND', 'no such task');
+  async getTask(principal: Principal, taskId: string): Promise<TaskView> {
+    return taskView(await this.imports().getTask(principal, taskId));
   }
 
-  async deleteFromStore(_p: Principal, _id: string, _store: string): Promise<ArtifactView> {
-    return fail('BAD_INPUT', 'this backend has a single store');
+  async deleteFromStore(principal: Principal, imageId: string, store: string): Promise<ArtifactView> {
+    return this.imports().deleteFromStore(principal, imageId, store);
+  }
+
+  /** Starts running import tasks (also those a dead process left: all of them when `exclusive`). */
+  startImports(options: { exclusive: boolean }): void {
+    this.importService?.startRunner(options);
+  }
+
+  /** Stops the import runner; running imports resume after a restart. */
+  async close(): Promise<void> {
+    await this.importService?.close();
+  }
+
+  /** Resolves once no import runs in this process (tests). */
+  async importsIdle(): Promise<void> {
+    await this.importService?.idle();
+  }
+
+  private imports(): ImageImports {
+    return this.importService ?? fail('BAD_INPUT', 'image import is not enabled on this backend');
   }
 
   async usage(principal: Principal, projectId?: string): Promise<UsageView> {
@@ -533,4 +577,10 @@ function keysetOf(sort: readonly SortKey[], r: ArtifactRecord): Keyset {
       }
     }),
   };
+}
+
+/** A task as backends show it: the lease bookkeeping stays inside. */
+function taskView(task: TaskRecord): TaskView {
+  const { leaseExpiresAt: _lease, attempts: _attempts, ...view } = task;
+  return view;
 }

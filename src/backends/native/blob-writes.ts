@@ -32,8 +32,10 @@ export function transitionWrite(type: ArtifactTypeDef, current: ArtifactRecord, 
   return artifactWrite(current, { ...changes, status });
 }
 
-/** An image whose upload failed or died goes back to queued (Glance); other artifacts are untouched. */
+/** An image whose upload or staging failed or died goes back to queued (Glance); other artifacts are untouched. */
 export function restoreWrite(type: ArtifactTypeDef, current: ArtifactRecord | null): ArtifactWrite | undefined {
-  if (!current || type.lifecycle !== 'image' || current.status !== 'saving') return undefined;
-  return transitionWrite(type, current, 'upload_failed');
+  if (!current || type.lifecycle !== 'image') return undefined;
+  if (current.status === 'saving') return transitionWrite(type, current, 'upload_failed');
+  if (current.status === 'uploading') return transitionWrite(type, current, 'stage_failed');
+  return undefined;
 }

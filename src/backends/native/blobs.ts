@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import type { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream';
-import type { ArtifactRecord, BlobRecord } from '../../domain/artifact';
+import type { ArtifactRecord, BlobCopy, BlobRecord } from '../../domain/artifact';
 import { nowIso } from '../../domain/artifact';
 import type { TypeRegistry } from '../../domain/builtin-types';
 import { fail, VitrineError, type ErrorCode } from '../../domain/errors';
@@ -12,13 +12,13 @@ import { assertEditable } from '../../domain/rules';
 import { isBlobField, requireField, type ArtifactTypeDef, type FieldDef } from '../../domain/types';
 import { assertPublicAddresses, hostOf, parseExternalUrl } from '../../domain/urls';
 import type { EventBus, ProgressEvent } from '../../events/port';
-import type { BlobStore } from '../../storage/blobs/port';
 import type { ByteLimit, MetadataStore, StoredEvent, UploadRecord } from '../../storage/metadata/port';
 import type { ArtifactView, BlobContent, BlobTarget, BlobView, ExternalBlobRequest, UploadMeta, UploadResult } from '../port';
 import { artifactWrite, restoreWrite, transitionWrite } from './blob-writes';
 import type { Digests, HashPool } from './hasher';
 import { UploadMeter } from './meter';
 import { quotaLimit } from './quotas';
+import type { StoreSet } from './stores';
 import { HEADER_BYTES, virtualSizeOf } from './virtual-size';
 
 /**
@@ -38,7 +38,8 @@ export interface BlobHost {
 
 /** What the native backend needs to serve blobs (its `blobs` option). */
 export interface NativeBlobOptions {
-  blobStore: BlobStore;
+  /** Where bytes live; uploads and staging write to the default store. */
+  stores: StoreSet;
   hashPool: HashPool;
   /** A running upload's lease; renewed every sixth of it. */
   leaseMs: number;
@@ -71,14 +72,15 @@ export class BlobService {
 
   // ---- upload --------------------------------------------------------------------------
 
-  async checkUploadable(principal: Principal, target: BlobTarget): Promise<{ artifact: ArtifactRecord; type: ArtifactTypeDef; field: FieldDef; target: BlobTarget }> {
+  async checkUploadable(principal: Principal, target: BlobTarget, mode: UploadMode = 'upload'): Promise<{ artifact: ArtifactRecord; type: ArtifactTypeDef; field: FieldDef; target: BlobTarget }> {
     const artifact = await this.o.host.loadVisible(principal, target.artifactId);
     requireWrite(principal, artifact, 'upload data to this artifact');
     const type = this.o.types.get(artifact.typeName);
     const field = blobField(type, target.field);
     const key = checkKey(field, target.key);
+    if (mode === 'stage' && type.lifecycle !== 'image') fail('BAD_INPUT', 'only images are staged for import');
     if (type.lifecycle === 'image') {
-      nextStatus('image', 'upload_start', artifact.status);
+      nextStatus('image', mode === 'stage' ? 'stage_start' : 'upload_start', artifact.status);
       const missing = ['disk_format', 'container_format'].filter((f) => artifact.fields[f] === null || artifact.fields[f] === undefined);
       if (missing.length > 0) fail('ACTIVATION_INCOMPLETE', `set ${missing.join(' and ')} before uploading image data`, { fields: missing });
     } else {
@@ -87,9 +89,13 @@ export class BlobService {
     return { artifact, type, field, target: { artifactId: artifact.id, field: field.name, key } };
   }
 
-  async upload(principal: Principal, requested: BlobTarget, body: Readable, meta: UploadMeta, signal?: AbortSignal): Promise<UploadResult> {
+  /**
+   * `stage`: glance-direct staging. The bytes become the image's blob as for an upload, but
+   * the image goes queued → uploading and stays there until an import moves them to stores.
+   */
+  async upload(principal: Principal, requested: BlobTarget, body: Readable, meta: UploadMeta, signal?: AbortSignal, mode: UploadMode = 'upload'): Promise<UploadResult> {
     checkAnnounced(meta);
-    const { artifact, type, field, target } = await this.checkUploadable(principal, requested);
+    const { artifact, type, field, target } = await this.checkUploadable(principal, requested, mode);
     const current = (await this.o.store.getBlobs([artifact.id]))[0];
     if (current.some((b) => b.field === target.field && b.key === target.key && b.status === 'saving')) fail('BLOB_BUSY', `an upload of ${subjectOf(target)} is running`);
     const limits = await this.limitsFor(artifact, field, target, current);
@@ -112,14 +118,14 @@ export class BlobService {
       startedAt,
       expiresAt: this.leaseEnd(),
     };
-    const start = type.lifecycle === 'image' ? transitionWrite(type, artifact, 'upload_start') : undefined;
+    const start = type.lifecycle === 'image' ? transitionWrite(type, artifact, mode === 'stage' ? 'stage_start' : 'upload_start') : undefined;
     const started = await this.o.store.beginUpload(upload, limits.ledger, start);
     if (started) await this.o.host.publish(started);
 
     this.localUploads.add(upload.id);
     const progress = new ProgressReporter(this.o.bus, artifact, subjectOf(target), declared ?? null);
     try {
-      const result = await this.transfer(type, upload, body, meta, { cap: reserved, overCapCode, declared, signal, progress });
+      const result = await this.transfer(type, upload, body, meta, { cap: reserved, overCapCode, declared, signal, progress, mode });
       progress.finish('succeeded', result.blob.size ?? 0);
       return result;
     } catch (err) {
@@ -135,7 +141,7 @@ export class BlobService {
     upload: UploadRecord,
     body: Readable,
     meta: UploadMeta,
-    run: { cap: number; overCapCode: ErrorCode; declared: number | undefined; signal?: AbortSignal; progress: ProgressReporter },
+    run: { cap: number; overCapCode: ErrorCode; declared: number | undefined; signal?: AbortSignal; progress: ProgressReporter; mode: UploadMode },
   ): Promise<UploadResult> {
     let cause: Error | undefined;
     let leaseLost = false;
@@ -177,18 +183,18 @@ export class BlobService {
 
     let location: string | undefined;
     try {
-      const written = await this.o.blobStore.write(tap, {});
+      const written = await this.o.stores.default.write(tap, {});
       location = written.location;
       this.pendingLocations.add(location);
       if (cause) throw cause;
       const digests = await tap.result();
       verify(meter.bytes, digests, meta, run.declared);
-      return await this.commit(type, upload, { location, size: meter.bytes, digests, head: meter.head });
+      return await this.commit(type, upload, { location, size: meter.bytes, digests, head: meter.head }, run.mode);
     } catch (err) {
       const error = cause ?? (err as Error);
       meter.destroy();
       tap.destroy();
-      if (location) await this.o.blobStore.delete(location).catch((e: unknown) => this.o.log?.('removing the bytes of a failed upload failed', e));
+      if (location) await this.o.stores.default.delete(location).catch((e: unknown) => this.o.log?.('removing the bytes of a failed upload failed', e));
       await this.abort(type, upload, !leaseLost);
       throw error;
     } finally {
@@ -200,7 +206,8 @@ export class BlobService {
   }
 
   /** Stores the blob and the artifact's new state in one write; retries lost races with metadata edits. */
-  private async commit(type: ArtifactTypeDef, upload: UploadRecord, data: { location: string; size: number; digests: Digests; head: Buffer }): Promise<UploadResult> {
+  private async commit(type: ArtifactTypeDef, upload: UploadRecord, data: { location: string; size: number; digests: Digests; head: Buffer }, mode: UploadMode): Promise<UploadResult> {
+    const storeName = this.o.stores.default.name;
     const now = nowIso();
     const blob: BlobRecord = {
       artifactId: upload.artifactId,
@@ -214,28 +221,28 @@ export class BlobService {
       contentType: upload.contentType ?? 'application/octet-stream',
       external: false,
       url: null,
-      store: this.o.blobStore.name,
+      store: storeName,
       location: data.location,
+      copies: [],
       createdAt: now,
       updatedAt: now,
     };
     for (let attempt = 1; ; attempt++) {
       const current = (await this.o.store.getArtifacts([upload.artifactId]))[0];
       if (!current || current.status === 'deleted') fail('GONE', `artifact ${upload.artifactId} was deleted during the upload`);
-      const write = type.lifecycle === 'image'
-        ? transitionWrite(type, current, 'upload_done', {
-          activatedAt: now,
-          fields: {
-            ...current.fields,
-            size: data.size,
-            checksum: data.digests.md5,
-            os_hash_algo: 'sha512',
-            os_hash_value: data.digests.sha512,
-            virtual_size: virtualSizeOf(current.fields.disk_format, data.head, data.size),
-            stores: [this.o.blobStore.name],
-          },
-        })
-        : artifactWrite(current);
+      const imageFields = {
+        ...current.fields,
+        size: data.size,
+        checksum: data.digests.md5,
+        os_hash_algo: 'sha512',
+        os_hash_value: data.digests.sha512,
+        virtual_size: virtualSizeOf(current.fields.disk_format, data.head, data.size),
+      };
+      let write;
+      if (type.lifecycle !== 'image') write = artifactWrite(current);
+      // Staged bytes are in no store yet as far as clients see: `stores` is set by the import.
+      else if (mode === 'stage') write = current.status === 'uploading' ? artifactWrite(current, { fields: imageFields }) : fail('GONE', `image ${current.id} left the uploading status during staging`);
+      else write = transitionWrite(type, current, 'upload_done', { activatedAt: now, fields: { ...imageFields, stores: [storeName] } });
       try {
         const { event, replaced } = await this.o.store.completeUpload(upload.id, blob, write);
         await this.o.host.publish(event);
@@ -301,6 +308,8 @@ export class BlobService {
     const target = { artifactId: artifact.id, field: field.name, key };
     // Glance: only admins read the data of deactivated images.
     if (artifact.status === 'deactivated' && !isAdmin(principal)) fail('FORBIDDEN', `${type.name} ${artifact.id} is deactivated; only admins may download its data`);
+    // Staged or importing bytes are not the image's data yet.
+    if (type.lifecycle === 'image' && artifact.status !== 'active' && artifact.status !== 'deactivated') fail('BLOB_NOT_READY', `image ${artifact.id} is ${artifact.status}: it has no data to download`);
     const blob = await this.findBlob(target);
     if (blob.status === 'saving') fail('BLOB_NOT_READY', `${subjectOf(target)} is being uploaded`);
     const view = this.o.host.blobView(blob);
@@ -308,7 +317,8 @@ export class BlobService {
     if (blob.external) return { kind: 'external', artifact: artifactView, blob: view, url: blob.url ?? fail('BLOB_NOT_READY', 'the external blob has no URL') };
     const location = blob.location;
     if (location === null || blob.size === null) fail('BLOB_NOT_READY', `${subjectOf(target)} has no stored bytes`);
-    return { kind: 'stored', artifact: artifactView, blob: { ...view, size: blob.size }, read: (span) => this.o.blobStore.read(location, span) };
+    const copy = readableCopy(blob, this.o.stores);
+    return { kind: 'stored', artifact: artifactView, blob: { ...view, size: blob.size }, read: (span) => this.o.stores.get(copy.store).read(copy.location, span) };
   }
 
   private async findBlob(target: BlobTarget): Promise<BlobRecord> {
@@ -370,6 +380,7 @@ export class BlobService {
         url: url.toString(),
         store: null,
         location: null,
+        copies: [],
         createdAt: now,
         updatedAt: now,
       };
@@ -394,11 +405,19 @@ export class BlobService {
     }
   }
 
-  /** Deletes the bytes of blobs that no longer exist (after their removal committed). */
+  /** Deletes the bytes of blobs that no longer exist (after their removal committed), in every store holding a copy. */
   async release(blobs: readonly BlobRecord[]): Promise<void> {
     for (const b of blobs) {
-      if (b.external || !b.location || b.store !== this.o.blobStore.name) continue;
-      await this.o.blobStore.delete(b.location).catch((err: unknown) => this.o.log?.('removing released bytes failed; the sweeper will retry', err));
+      if (b.external) continue;
+      await this.releaseCopies(copiesOf(b));
+    }
+  }
+
+  /** Deletes bytes no blob references any more; a store no longer configured is skipped (its sweep is the operator's). */
+  async releaseCopies(copies: readonly BlobCopy[]): Promise<void> {
+    for (const copy of copies) {
+      if (!this.o.stores.has(copy.store)) continue;
+      await this.o.stores.get(copy.store).delete(copy.location).catch((err: unknown) => this.o.log?.('removing released bytes failed; the sweeper will retry', err));
     }
   }
 }
@@ -428,6 +447,20 @@ class ProgressReporter {
     const event: ProgressEvent = { kind: 'uploadProgress', artifactId: this.artifact.id, owner: this.artifact.owner, subject: this.subject, total: this.total, at: nowIso(), ...fields };
     this.bus.publish({ topic: 'progress', event }).catch(() => undefined);
   }
+}
+
+export type UploadMode = 'upload' | 'stage';
+
+/** Every stored copy of a blob's bytes: the primary location first. */
+export function copiesOf(blob: Pick<BlobRecord, 'store' | 'location' | 'copies'>): BlobCopy[] {
+  const primary = blob.store !== null && blob.location !== null ? [{ store: blob.store, location: blob.location }] : [];
+  return [...primary, ...(blob.copies ?? [])];
+}
+
+/** The first copy in a store that is still configured (the primary when it is). */
+function readableCopy(blob: BlobRecord, stores: StoreSet): BlobCopy {
+  const copies = copiesOf(blob);
+  return copies.find((c) => stores.has(c.store)) ?? fail('UNAVAILABLE', `no configured store holds the bytes (they are in ${copies.map((c) => c.store).join(', ')})`);
 }
 
 export function subjectOf(target: Pick<BlobTarget, 'field' | 'key'>): string {

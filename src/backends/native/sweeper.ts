@@ -2,6 +2,7 @@ import { nowIso } from '../../domain/artifact';
 import type { TypeRegistry } from '../../domain/builtin-types';
 import { VitrineError } from '../../domain/errors';
 import type { BlobStore } from '../../storage/blobs/port';
+import type { StoreSet } from './stores';
 import type { MetadataStore, StoredEvent, UploadRecord } from '../../storage/metadata/port';
 import type { BlobSweepReport } from '../port';
 import { restoreWrite } from './blob-writes';
@@ -19,7 +20,7 @@ import { restoreWrite } from './blob-writes';
 export interface SweeperOptions {
   types: TypeRegistry;
   store: MetadataStore;
-  blobStore: BlobStore;
+  stores: StoreSet;
   publish: (event: StoredEvent) => Promise<void>;
   /** Uploads of this process and the locations it wrote but has not committed yet. */
   localUploads: ReadonlySet<string>;
@@ -45,7 +46,8 @@ export class BlobSweeper {
   private async run(exclusive: boolean): Promise<BlobSweepReport> {
     // Partial writes of live uploads sit in the same place, so only a process that owns the
     // store alone, before it serves, may clear them all.
-    const incompleteWrites = exclusive ? await this.o.blobStore.sweepIncomplete() : 0;
+    let incompleteWrites = 0;
+    if (exclusive) for (const blobStore of this.o.stores.all()) incompleteWrites += await blobStore.sweepIncomplete();
     // In exclusive mode every upload in the ledger belongs to a dead process.
     const uploads = await this.o.store.listUploads(exclusive ? undefined : nowIso());
     let expiredUploads = 0;
@@ -53,7 +55,10 @@ export class BlobSweeper {
       if (this.o.localUploads.has(upload.id)) continue;
       if (await this.abandon(upload)) expiredUploads++;
     }
-    const orphanedLocations = await this.removeOrphans(exclusive);
+    let orphanedLocations = 0;
+    const seen = new Set<string>();
+    for (const blobStore of this.o.stores.all()) orphanedLocations += await this.removeOrphans(blobStore, exclusive, seen);
+    this.candidates = seen;
     return { incompleteWrites, expiredUploads, orphanedLocations };
   }
 
@@ -75,29 +80,29 @@ export class BlobSweeper {
     }
   }
 
-  private async removeOrphans(exclusive: boolean): Promise<number> {
-    const seen = new Set<string>();
+  /** Candidates are remembered as "store/location" in `seen`, for the next sweep. */
+  private async removeOrphans(blobStore: BlobStore, exclusive: boolean, seen: Set<string>): Promise<number> {
     let removed = 0;
     let batch: string[] = [];
     const flush = async () => {
-      const referenced = await this.o.store.referencedLocations(this.o.blobStore.name, batch);
+      const referenced = await this.o.store.referencedLocations(blobStore.name, batch);
       for (const location of batch) {
         if (referenced.has(location) || this.o.pendingLocations.has(location)) continue;
-        if (exclusive || this.candidates.has(location)) {
-          await this.o.blobStore.delete(location);
+        const candidate = `${blobStore.name}/${location}`;
+        if (exclusive || this.candidates.has(candidate)) {
+          await blobStore.delete(location);
           removed++;
         } else {
-          seen.add(location);
+          seen.add(candidate);
         }
       }
       batch = [];
     };
-    for await (const location of this.o.blobStore.list()) {
+    for await (const location of blobStore.list()) {
       batch.push(location);
       if (batch.length >= BATCH) await flush();
     }
     if (batch.length > 0) await flush();
-    this.candidates = seen;
     return removed;
   }
 }

@@ -430,3 +430,22 @@ class FetchedBody extends Readable {
     done(err);
   }
 }
+
+/** Settings of the fetcher that web-download imports use. */
+export interface WebFetcherOptions {
+  filter: UrlFilter;
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxRedirects: number;
+  lookup?: HostLookup;
+}
+
+/** The import runner's view of this module: check a URL up front, then stream it. */
+export function webFetcher(options: WebFetcherOptions): { check(uri: string): Promise<void>; open(uri: string, maxBytes: number, signal: AbortSignal): Promise<{ body: Readable; size: number | null }> } {
+  return {
+    check: async (uri) => {
+      await checkImportUrl(uri, options.filter, options.lookup);
+    },
+    open: (uri, maxBytes, signal) => openWebDownload(uri, { ...options, maxBytes, signal }),
+  };
+}

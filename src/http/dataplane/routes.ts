@@ -42,6 +42,9 @@ export async function registerDataPlane(app: FastifyInstance, options: DataPlane
     scope.addContentTypeParser('*', { bodyLimit: UNLIMITED_BODY }, (_request, _payload, done) => done(null, undefined));
     scope.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => replyWithError(error, request, reply));
 
+    // glance-direct staging of an image's bytes, for a later importImage (token auth only).
+    scope.route<{ Params: { id: string } }>({ method: 'PUT', url: `${options.prefix}/:id/stage`, bodyLimit: UNLIMITED_BODY, handler: (req, reply) => stage(options, req, reply) });
+
     const paths = [`${options.prefix}/:id/blobs/:field`, `${options.prefix}/:id/blobs/:field/*`];
     for (const url of paths) {
       scope.route<{ Params: BlobParams; Querystring: Record<string, string> }>({ method: 'PUT', url, bodyLimit: UNLIMITED_BODY, handler: (req, reply) => upload(options, req, reply) });
@@ -101,6 +104,17 @@ async function upload(options: DataPlaneOptions, request: BlobRequest, reply: Fa
       blob: { field: blob.field, key: blob.key || null, status: blob.status, size: blob.size, md5: blob.md5, sha512: blob.sha512, contentType: blob.contentType, url: blob.downloadUrl },
       artifact: { id: result.artifact.id, status: result.artifact.status, revision: result.artifact.revision },
     });
+}
+
+async function stage(options: DataPlaneOptions, request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply): Promise<FastifyReply> {
+  const principal = options.authenticate(request.headers);
+  const meta = uploadMeta(request.headers);
+  const aborted = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) aborted.abort();
+  });
+  const image = await options.backend.stageImage(principal, request.params.id, request.raw, meta, aborted.signal);
+  return reply.code(200).send({ artifact: { id: image.id, status: image.status, revision: image.revision, size: image.fields.size ?? null, checksum: image.fields.checksum ?? null } });
 }
 
 function uploadMeta(headers: IncomingHttpHeaders): UploadMeta {

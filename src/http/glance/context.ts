@@ -16,6 +16,7 @@ export interface FacadeContext {
   paging: ListLimits;
   /** Import methods advertised (header on create, /v2/info/import); only ones that work. */
   importMethods: readonly string[];
+  multistore: boolean;
 }
 
 /**

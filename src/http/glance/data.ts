@@ -65,7 +65,7 @@ async function receive(ctx: FacadeContext, request: FastifyRequest, reply: Fasti
   return reply.code(204).send();
 }
 
-function uploadMeta(request: FastifyRequest): UploadMeta {
+export function uploadMeta(request: FastifyRequest): UploadMeta {
   const integer = (name: string, what: string): number | undefined => {
     const raw = request.headers[name];
     const value = Array.isArray(raw) ? raw[0] : raw;

@@ -16,8 +16,11 @@ export function registerDiscoveryRoutes(scope: FastifyInstance, ctx: FacadeConte
 
   // A single-store Glance answers 404 here; glanceclient and tempest read that as "one store".
   resource(scope, '/info/stores', {
-    GET: async () => {
-      throw notFound('The resource could not be found.');
+    GET: async (request) => {
+      const stores = await ctx.backend.stores(principalOf(request));
+      if (stores.length === 0) throw notFound('The resource could not be found.');
+      // Glance's flags are strings, and present only when set.
+      return { stores: stores.map((s) => ({ id: s.id, ...(s.description && { description: s.description }), ...(s.isDefault && { default: 'true' }), ...(s.readOnly && { 'read-only': 'true' }) })) };
     },
   });
 

@@ -27,7 +27,7 @@ export function registerImageRoutes(scope: FastifyInstance, ctx: FacadeContext):
       }
       const page = await backend.list(principal, { ...query.request, afterId: query.marker?.toLowerCase() });
       const body: Record<string, unknown> = {
-        images: page.items.map((item) => toGlanceImage(item)),
+        images: page.items.map((item) => toGlanceImage(item, ctx)),
         first: query.first,
         schema: '/v2/schemas/images',
       };
@@ -41,17 +41,18 @@ export function registerImageRoutes(scope: FastifyInstance, ctx: FacadeContext):
       const principal = principalOf(request);
       const create = parseCreateBody(await readJson(request, ctx.bodyLimit), ctx.schemas.image);
       const image = await backend.create(principal, create);
+      if (ctx.multistore) reply.header('openstack-image-store-ids', (await backend.stores(principal)).map((s) => s.id).join(','));
       return reply
         .code(201)
         .header('location', `${baseUrl(request)}${imageHref(image.id)}`)
         // openstacksdk reads the import methods from this header.
         .header('openstack-image-import-methods', ctx.importMethods.join(','))
-        .send(toGlanceImage(image));
+        .send(toGlanceImage(image, ctx));
     },
   });
 
   resource(scope, '/images/:imageId', {
-    GET: async (request) => toGlanceImage(await loadImage(ctx, principalOf(request), param(request, 'imageId'))),
+    GET: async (request) => toGlanceImage(await loadImage(ctx, principalOf(request), param(request, 'imageId')), ctx),
 
     PATCH: async (request) => {
       // Glance judges the media type and the operations before it looks the image up.
@@ -60,14 +61,14 @@ export function registerImageRoutes(scope: FastifyInstance, ctx: FacadeContext):
       const principal = principalOf(request);
       const current = await loadImage(ctx, principal, param(request, 'imageId'));
       requireWrite(principal, current, 'change this image');
-      const shown = toGlanceImage(current);
+      const shown = toGlanceImage(current, ctx);
       const { change, visibility } = patchToChange(shown, applyPatch(shown, operations, { isAdmin: isAdmin(principal) }));
       // Checked before anything is written, so a refused visibility leaves no half-applied patch.
       if (visibility) requireVisibilityChange(principal, 'image', current, visibility);
       let updated = current;
       if (Object.keys(change).length > 0) updated = await backend.update(principal, current.id, change, current.revision);
       if (visibility) updated = await backend.setVisibility(principal, current.id, visibility, updated.revision);
-      return toGlanceImage(updated);
+      return toGlanceImage(updated, ctx);
     },
 
     DELETE: async (request, reply) => {

@@ -7,6 +7,7 @@ import { registerDiscoveryRoutes } from './discovery';
 import { notFound } from './errors';
 import { IMAGE_TYPE } from './image-json';
 import { registerImageRoutes } from './images';
+import { registerImportRoutes } from './imports';
 import type { ListLimits } from './listing';
 import { registerMemberRoutes } from './members';
 import { sendError, setUpScope } from './router';
@@ -23,6 +24,10 @@ export interface GlanceFacadeOptions {
   authenticate: Authenticate;
   bodyLimitBytes: number;
   paging: ListLimits;
+  /** Import methods the backend runs (advertised on create and in /v2/info/import). */
+  importMethods: readonly string[];
+  /** Several named stores: `stores` on images, /v2/info/stores, the multistore API versions. */
+  multistore: boolean;
 }
 
 export async function registerGlanceFacade(app: FastifyInstance, options: GlanceFacadeOptions): Promise<void> {
@@ -31,14 +36,14 @@ export async function registerGlanceFacade(app: FastifyInstance, options: Glance
     schemas: buildSchemas(options.backend.types.get(IMAGE_TYPE)),
     bodyLimit: options.bodyLimitBytes,
     paging: options.paging,
-    // glance-direct, web-download and copy-image need staging and tasks, not served yet.
-    importMethods: [],
+    importMethods: options.importMethods,
+    multistore: options.multistore,
   };
 
   // Version documents need no token: discovery runs before clients authenticate.
   await app.register(async (root) => {
     setUpScope(root, {});
-    registerVersionRoutes(root);
+    registerVersionRoutes(root, ctx.multistore);
   });
 
   await app.register(async (v2) => {
@@ -48,5 +53,6 @@ export async function registerGlanceFacade(app: FastifyInstance, options: Glance
     registerMemberRoutes(v2, ctx);
     registerDataRoutes(v2, ctx);
     registerDiscoveryRoutes(v2, ctx);
+    registerImportRoutes(v2, ctx);
   }, { prefix: '/v2' });
 }
