@@ -102,9 +102,26 @@ function createApollo(options: GraphQLServerOptions): ApolloServer<GraphQLContex
       ApolloServerPluginCacheControlDisabled(),
       ...protection.plugins,
       limits.explorer ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }) : ApolloServerPluginLandingPageDisabled(),
+      reportBackendWarnings(),
       countOperations(options.metrics),
     ],
   });
+}
+
+/** Partial results of a federation: each backend that did not answer becomes an error next to the data. */
+function reportBackendWarnings(): ApolloServerPlugin<GraphQLContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ response, contextValue }) {
+          const warnings = contextValue.warnings;
+          if (warnings.length === 0 || response.body.kind !== 'single') return;
+          const result = response.body.singleResult;
+          result.errors = [...(result.errors ?? []), ...warnings];
+        },
+      };
+    },
+  };
 }
 
 function countOperations(metrics: Metrics): ApolloServerPlugin<GraphQLContext> {
