@@ -3,12 +3,14 @@ import { fail } from '../../domain/errors';
 import type { SortKey } from '../../domain/query';
 
 /**
- * Federated cursors. A position in a merged listing is, for each backend of the listing, a
- * boundary between the items of that backend already passed and those still ahead, written
- * with the backend's own cursors (opaque here). Paging forward continues each backend after
- * `last`; paging backward continues it before `next`.
+ * Federated cursors. The cursor of an item in a merged listing holds, for each backend of the
+ * listing, the boundary just after that item: between the backend's items at or before it
+ * and those after it, written with the backend's own cursors (opaque here), plus which
+ * backend the item came from. Paging forward (`after`) continues each backend after `last`;
+ * paging backward (`before`) continues each backend before `next`, except the item's own
+ * backend, which continues before the item itself (its `last`).
  *
- * Format: base64url(JSON [version, query fingerprint, boundaries]) "." digest. The digest
+ * Format: base64url(JSON [version, query fingerprint, boundaries, item's backend]) "." digest. The digest
  * (not a secret MAC: any instance must accept any other's cursors) catches corrupted or
  * edited cursors; the fingerprint catches cursors of another query (sort, backends, type).
  * A forged but well-formed cursor can only move the position: every backend re-checks its
@@ -38,12 +40,19 @@ export function queryFingerprint(sort: readonly SortKey[], backends: readonly st
   return digest(JSON.stringify({ sort, backends, typeName: typeName ?? null })).slice(0, 12);
 }
 
-export function encodeFederatedCursor(query: string, boundaries: readonly Boundary[]): string {
-  const text = JSON.stringify([VERSION, query, boundaries.map((b) => [b.last, b.next])]);
+/** The position just after one item of a merged listing. */
+export interface ItemPosition {
+  boundaries: Boundary[];
+  /** Index of the backend the item came from; its boundary's `last` is the item itself. */
+  owner: number;
+}
+
+export function encodeFederatedCursor(query: string, position: ItemPosition): string {
+  const text = JSON.stringify([VERSION, query, position.boundaries.map((b) => [b.last, b.next]), position.owner]);
   return `${Buffer.from(text, 'utf8').toString('base64url')}.${digest(text).slice(0, 16)}`;
 }
 
-export function decodeFederatedCursor(query: string, cursor: string, backends: number): Boundary[] {
+export function decodeFederatedCursor(query: string, cursor: string, backends: number): ItemPosition {
   const dot = cursor.lastIndexOf('.');
   const text = dot > 0 && cursor.length <= MAX_CURSOR_LENGTH ? Buffer.from(cursor.slice(0, dot), 'base64url').toString('utf8') : '';
   if (!text || digest(text).slice(0, 16) !== cursor.slice(dot + 1)) invalid();
@@ -53,16 +62,20 @@ export function decodeFederatedCursor(query: string, cursor: string, backends: n
   } catch {
     return invalid();
   }
-  if (!Array.isArray(parsed) || parsed.length !== 3 || parsed[0] !== VERSION) invalid();
-  const [, fingerprint, entries] = parsed as [number, unknown, unknown];
+  if (!Array.isArray(parsed) || parsed.length !== 4 || parsed[0] !== VERSION) invalid();
+  const [, fingerprint, entries, owner] = parsed as [number, unknown, unknown, unknown];
   if (fingerprint !== query) fail('CURSOR_INVALID', 'the cursor was issued for another query (sort, type or backends)');
   if (!Array.isArray(entries) || entries.length !== backends) invalid();
-  return entries.map((entry): Boundary => {
+  const boundaries = entries.map((entry): Boundary => {
     if (!Array.isArray(entry) || entry.length !== 2) return invalid();
     const [last, next] = entry as [unknown, unknown];
     if (next !== null && typeof next !== 'string') invalid();
     return { last: lastMark(last), next: next as string | null };
   });
+  if (!Number.isInteger(owner) || (owner as number) < 0 || (owner as number) >= backends) invalid();
+  const own = boundaries[owner as number].last;
+  if (own === null || own === 'end' || !('c' in own)) invalid();
+  return { boundaries, owner: owner as number };
 }
 
 function lastMark(value: unknown): LastMark {

@@ -5,15 +5,17 @@ import type { PageLimits, PageShape } from '../../domain/paging';
 import type { Principal } from '../../domain/policy';
 import type { Keyset, SortKey } from '../../domain/query';
 import type { ArtifactBackend, ArtifactPage, ArtifactView, BackendWarning, ListRequest, Lookup } from '../port';
-import { decodeFederatedCursor, encodeFederatedCursor, queryFingerprint, type Boundary, type LastMark } from './cursor';
+import { decodeFederatedCursor, encodeFederatedCursor, queryFingerprint, type Boundary, type ItemPosition, type LastMark } from './cursor';
 
 /**
  * One listing merged from several backends. Each backend is asked for one more item than
- * the page holds, from its own position (see cursor.ts); the page takes the smallest items
- * of all heads in turn, so it always takes a prefix of each backend's answer, whatever order
- * that backend keeps, and no item is skipped or repeated across pages. The order is the one
- * a single store holding every row would give (domain/ordering.ts); the same id held by two
- * backends (a migration in progress) is ordered by backend rank.
+ * the page holds, from its own position (see cursor.ts); the page takes the smallest of the
+ * backends' next items in turn, so it always takes a prefix of each backend's answer,
+ * whatever order that backend keeps, and no item is skipped or repeated across pages. A
+ * backend that answered fewer items than asked is asked for more before its next item is
+ * needed. The order is the one a single store holding every row would give
+ * (domain/ordering.ts); the same id held by two backends (a migration in progress) is
+ * ordered by backend rank.
  */
 export interface ListingMember {
   /** Position in the federation. */
@@ -53,33 +55,26 @@ interface Run {
   before: LastMark;
   /** How many of `items` the page took (a prefix forward, a suffix backward). */
   taken: number;
-  /** The backend cursor just beyond the fetched items, looked up when the page took them all. */
-  beyond: string | null;
 }
 
 export async function listMerged(input: MergedListRequest): Promise<ArtifactPage> {
   const { members, request, sort, shape } = input;
   const query = queryFingerprint(sort, members.map((m) => m.backend.name), request.typeName);
   const marker = request.afterId !== undefined ? await findMarker(input) : undefined;
-  const starts: Boundary[] = marker
-    ? members.map(() => ({ last: { id: marker.view.id }, next: null }))
-    : shape.cursor !== undefined
-      ? decodeFederatedCursor(query, shape.cursor, members.length)
-      : members.map(() => (shape.backward ? { last: 'end', next: null } : { last: null, next: null }));
+  const starts = startingBoundaries(input, query, marker);
 
   const runs = await Promise.all(members.map((member, i) => fetchRun(input, member, starts[i], marker)));
   const failed = runs.filter((r) => r.error);
   if (failed.length > 0 && !runs.some((r) => r.asked && !r.error)) throw failed[0].error!;
 
-  const order = shape.backward ? takeLast(runs, shape.size, sort) : takeFirst(runs, shape.size, sort);
-  await Promise.all(runs.map((run) => resolveBeyond(input, run)));
-  const remaining = runs.some((r) => !r.error && (r.taken < r.items.length || r.beyond !== null));
+  const order = await take(input, runs);
+  const remaining = runs.some((r) => !r.error && r.taken < r.items.length);
   const hadPosition = marker !== undefined || shape.cursor !== undefined;
 
   const counts = runs.map(() => 0);
-  const positions = order.map((runIndex) => {
+  const positions = order.map((runIndex): ItemPosition => {
     counts[runIndex]++;
-    return runs.map((run, i) => boundaryAt(run, counts[i], shape.backward));
+    return { boundaries: runs.map((run, i) => boundaryAt(run, counts[i], shape.backward)), owner: runIndex };
   });
   let cursors: string[] | undefined;
   const warnings: BackendWarning[] = failed.map((r) => ({ backend: r.member.backend.name, code: r.error!.code, message: r.error!.message }));
@@ -90,7 +85,7 @@ export async function listMerged(input: MergedListRequest): Promise<ArtifactPage
     })(),
     // Each cursor carries every backend's boundary: built only when a client asks for one.
     get cursors() {
-      cursors ??= positions.map((boundaries) => encodeFederatedCursor(query, boundaries));
+      cursors ??= positions.map((position) => encodeFederatedCursor(query, position));
       return cursors;
     },
     hasNextPage: shape.backward ? hadPosition : remaining,
@@ -98,6 +93,23 @@ export async function listMerged(input: MergedListRequest): Promise<ArtifactPage
     totalCount: () => countAll(input, runs),
     ...(warnings.length > 0 && { warnings }),
   };
+}
+
+/**
+ * Where each backend starts: the start or the end of the listing, just after an `afterId`
+ * marker, or at a cursor's item: after it going forward; before it going backward, which
+ * for the item's own backend means before the item itself.
+ */
+function startingBoundaries(input: MergedListRequest, query: string, marker: { view: ArtifactView } | undefined): Boundary[] {
+  const { members, shape } = input;
+  if (marker) return members.map(() => ({ last: { id: marker.view.id }, next: null }));
+  if (shape.cursor === undefined) return members.map(() => (shape.backward ? { last: 'end', next: null } : { last: null, next: null }));
+  const { boundaries, owner } = decodeFederatedCursor(query, shape.cursor, members.length);
+  if (!shape.backward) return boundaries;
+  // The item's own backend is read before the item. Should it fail, the boundary kept for it
+  // counts the item as passed: paging forward from this page later resumes after the item.
+  const own = boundaries[owner];
+  return boundaries.map((b, i) => (i === owner && own.last !== null && typeof own.last === 'object' && 'c' in own.last ? { last: own.last, next: own.last.c } : b));
 }
 
 async function findMarker(input: MergedListRequest): Promise<{ view: ArtifactView; rank: number }> {
@@ -111,12 +123,12 @@ async function findMarker(input: MergedListRequest): Promise<{ view: ArtifactVie
 }
 
 function emptyRun(member: ListingMember, start: Boundary, asked: boolean, error?: VitrineError): Run {
-  return { member, start, asked, error, items: [], cursors: [], keys: [], more: false, before: start.last, taken: 0, beyond: null };
+  return { member, start, asked, error, items: [], cursors: [], keys: [], more: false, before: start.last, taken: 0 };
 }
 
 function runOf(input: MergedListRequest, member: ListingMember, start: Boundary, page: ArtifactPage, more: boolean, before: LastMark): Run {
   const keys = page.items.map((item) => keysetOf(input.sort, item));
-  return { member, start, asked: true, page, items: page.items, cursors: page.cursors, keys, more, before, taken: 0, beyond: null };
+  return { member, start, asked: true, page, items: [...page.items], cursors: [...page.cursors], keys, more, before, taken: 0 };
 }
 
 function baseRequest(request: ListRequest): ListRequest {
@@ -172,67 +184,75 @@ async function scanAfter(input: MergedListRequest, member: ListingMember, start:
   }
 }
 
-function compareHeads(sort: readonly SortKey[], a: Run, i: number, b: Run, j: number): number {
+function compareAt(sort: readonly SortKey[], a: Run, i: number, b: Run, j: number): number {
   return compareKeysets(sort, a.keys[i], b.keys[j]) || a.member.rank - b.member.rank;
 }
 
-/** Forward: the `size` smallest items, taking each run's head in turn. Returns run indexes in page order. */
-function takeFirst(runs: Run[], size: number, sort: readonly SortKey[]): number[] {
-  const order: number[] = [];
-  while (order.length < size) {
-    let best = -1;
-    runs.forEach((run, r) => {
-      if (run.taken < run.items.length && (best < 0 || compareHeads(sort, run, run.taken, runs[best], runs[best].taken) < 0)) best = r;
-    });
-    if (best < 0) break;
-    runs[best].taken++;
-    order.push(best);
-  }
-  return order;
-}
-
-/** Backward: the `size` largest items, taking each run's tail in turn, then put in page order. */
-function takeLast(runs: Run[], size: number, sort: readonly SortKey[]): number[] {
-  const order: number[] = [];
-  const tail = (run: Run) => run.items.length - 1 - run.taken;
-  while (order.length < size) {
-    let best = -1;
-    runs.forEach((run, r) => {
-      if (tail(run) >= 0 && (best < 0 || compareHeads(sort, run, tail(run), runs[best], tail(runs[best])) > 0)) best = r;
-    });
-    if (best < 0) break;
-    runs[best].taken++;
-    order.push(best);
-  }
-  return order.reverse();
-}
-
 /**
- * When the page took every fetched item of a backend that has more (it answered with fewer
- * than asked), the next boundary needs its following item: one extra request of one item.
+ * The page: forward, the `size` smallest items, taking the smallest next item of all runs in
+ * turn; backward, the `size` largest, from the runs' ends. Returns run indexes in page order.
  */
-async function resolveBeyond(input: MergedListRequest, run: Run): Promise<void> {
-  if (run.error || !run.more || run.taken < run.items.length || run.items.length === 0) return;
+async function take(input: MergedListRequest, runs: Run[]): Promise<number[]> {
+  const { sort, shape } = input;
+  const order: number[] = [];
+  const left = (run: Run) => run.items.length - run.taken;
+  const at = (run: Run) => (shape.backward ? run.items.length - 1 - run.taken : run.taken);
+  for (;;) {
+    // A run that has more than it fetched shows its next item before any comparison; once the
+    // page is full, that next item is where the page leaves it.
+    await Promise.all(runs.map((run) => (left(run) === 0 && run.more ? extend(input, run, shape.size - order.length + 1) : undefined)));
+    if (order.length >= shape.size) break;
+    let best = -1;
+    runs.forEach((run, r) => {
+      if (left(run) === 0) return;
+      const c = best < 0 ? 0 : compareAt(sort, run, at(run), runs[best], at(runs[best]));
+      if (best < 0 || (shape.backward ? c > 0 : c < 0)) best = r;
+    });
+    if (best < 0) break;
+    runs[best].taken++;
+    order.push(best);
+  }
+  return shape.backward ? order.reverse() : order;
+}
+
+/** Fetches up to `size` more items of a run beyond those it holds (after them forward, before them backward). */
+async function extend(input: MergedListRequest, run: Run, size: number): Promise<void> {
   const base = baseRequest(input.request);
+  if (run.items.length === 0) {
+    run.more = false;
+    return;
+  }
   const page = input.shape.backward
-    ? await run.member.backend.list(input.principal, { ...base, last: 1, before: run.cursors[0] })
-    : await run.member.backend.list(input.principal, { ...base, first: 1, after: run.cursors[run.cursors.length - 1] });
-  run.beyond = page.cursors[0] ?? null;
+    ? await run.member.backend.list(input.principal, { ...base, last: size, before: run.cursors[0] })
+    : await run.member.backend.list(input.principal, { ...base, first: size, after: run.cursors[run.cursors.length - 1] });
+  const keys = page.items.map((item) => keysetOf(input.sort, item));
+  if (input.shape.backward) {
+    run.items.unshift(...page.items);
+    run.cursors.unshift(...page.cursors);
+    run.keys.unshift(...keys);
+    run.more = page.hasPreviousPage && page.items.length > 0;
+  } else {
+    run.items.push(...page.items);
+    run.cursors.push(...page.cursors);
+    run.keys.push(...keys);
+    run.more = page.hasNextPage && page.items.length > 0;
+  }
 }
 
 /** Where the page leaves `run` after the position that follows its `seen`-th taken item. */
 function boundaryAt(run: Run, seen: number, backward: boolean): Boundary {
   if (run.error) return run.start;
   const { cursors, taken } = run;
+  // take() left every run that has more items with at least one beyond the page.
   if (!backward) {
     return {
       last: seen > 0 ? { c: cursors[seen - 1] } : run.before,
-      next: seen < cursors.length ? cursors[seen] : run.beyond,
+      next: seen < cursors.length ? cursors[seen] : null,
     };
   }
   const first = cursors.length - taken;
   return {
-    last: seen > 0 ? { c: cursors[first + seen - 1] } : first > 0 ? { c: cursors[first - 1] } : run.beyond !== null ? { c: run.beyond } : null,
+    last: seen > 0 ? { c: cursors[first + seen - 1] } : first > 0 ? { c: cursors[first - 1] } : null,
     next: seen < taken ? cursors[first + seen] : run.start.next,
   };
 }

@@ -248,7 +248,9 @@ export class NativeBackend implements ArtifactBackend {
     const now = nowIso();
     const link: LinkRecord = { sourceId: source.id, name, targetId: target, createdAt: now };
     const next = bumped(source, now);
-    const event = await this.store.insertLink(link, !def.many, eventFor('updated', next, now));
+    // A target of another backend (in a federation) is not in this store: the lookup checked it.
+    const foreignTarget = visibleTarget.backend !== this.name;
+    const event = await this.store.insertLink(link, !def.many, eventFor('updated', next, now), { foreignTarget });
     await this.publish(event);
     return this.view(next);
   }
