@@ -38,7 +38,8 @@ import { ensureSigningKey } from './signing-key';
 
 /**
  * The composition root: the one place that names concrete adapters (SQLite or PostgreSQL,
- * the in-memory, Redis or NATS bus, the native backend) and wires them to the edges, which only know ports.
+ * the in-memory, Redis or NATS bus, the configured backends, federated when there are
+ * several) and wires them to the edges, which only know ports.
  */
 /** Where the data plane serves blob bytes. */
 const DATA_PLANE_PREFIX = '/v1/artifacts';
