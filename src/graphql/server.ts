@@ -111,7 +111,10 @@ function createApollo(options: GraphQLServerOptions): ApolloServer<GraphQLContex
 /** Partial results of a federation: each backend that did not answer becomes an error next to the data. */
 function reportBackendWarnings(): ApolloServerPlugin<GraphQLContext> {
   return {
-    async requestDidStart() {
+    async requestDidStart({ contextValue }) {
+      // Apollo gives each operation of a batch a shallow copy of the request's context: a
+      // list of its own keeps one operation's warnings out of the others' responses.
+      contextValue.warnings = [];
       return {
         async willSendResponse({ response, contextValue }) {
           const warnings = contextValue.warnings;

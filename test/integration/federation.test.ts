@@ -151,6 +151,18 @@ describe('federation of two native backends', () => {
       ]);
     });
 
+    it('reports a warning only in the response of the operation that met it (batched requests)', async () => {
+      const native = made.find((m) => m.backend === 'native')!;
+      const res = await app.http('POST', '/graphql', {
+        headers: { authorization: `Bearer ${app.tokens.admin}` },
+        body: [{ query: '{ images(first: 5) { totalCount } }' }, { query: 'query($id: ID!) { node(id: $id) { id } }', variables: { id: native.id } }],
+      });
+      expect(res.status).toBe(200);
+      expect(res.body).toHaveLength(2);
+      expect(res.body[0].errors).toEqual([expect.objectContaining({ extensions: { code: 'UPSTREAM_UNAVAILABLE', backend: 'archive' } })]);
+      expect(res.body[1]).toEqual({ data: { node: { id: native.id } } });
+    });
+
     it('still finds native artifacts by id, and reports archive ones as unavailable, not missing', async () => {
       const native = made.find((m) => m.backend === 'native')!;
       const inArchive = made.find((m) => m.backend === 'archive')!;
