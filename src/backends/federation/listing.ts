@@ -76,18 +76,14 @@ export async function listMerged(input: MergedListRequest): Promise<ArtifactPage
     counts[runIndex]++;
     return { boundaries: runs.map((run, i) => boundaryAt(run, counts[i], shape.backward)), owner: runIndex };
   });
-  let cursors: string[] | undefined;
   const warnings: BackendWarning[] = failed.map((r) => ({ backend: r.member.backend.name, code: r.error!.code, message: r.error!.message }));
   return {
     items: (() => {
       const seen = runs.map((r) => (shape.backward ? r.items.length - r.taken : 0));
       return order.map((runIndex) => runs[runIndex].items[seen[runIndex]++]);
     })(),
-    // Each cursor carries every backend's boundary: built only when a client asks for one.
-    get cursors() {
-      cursors ??= positions.map((position) => encodeFederatedCursor(query, position));
-      return cursors;
-    },
+    // Each cursor carries every backend's boundary: built only when read (pageInfo reads two).
+    cursors: lazyList(positions.length, (i) => encodeFederatedCursor(query, positions[i])),
     hasNextPage: shape.backward ? hadPosition : remaining,
     hasPreviousPage: shape.backward ? remaining : hadPosition,
     totalCount: () => countAll(input, runs),
@@ -200,7 +196,8 @@ async function take(input: MergedListRequest, runs: Run[]): Promise<number[]> {
   for (;;) {
     // A run that has more than it fetched shows its next item before any comparison; once the
     // page is full, that next item is where the page leaves it.
-    await Promise.all(runs.map((run) => (left(run) === 0 && run.more ? extend(input, run, shape.size - order.length + 1) : undefined)));
+    const short = runs.filter((run) => left(run) === 0 && run.more);
+    if (short.length > 0) await Promise.all(short.map((run) => extend(input, run, shape.size - order.length + 1)));
     if (order.length >= shape.size) break;
     let best = -1;
     runs.forEach((run, r) => {
@@ -264,4 +261,21 @@ async function countAll(input: MergedListRequest, runs: Run[]): Promise<number> 
     return (await run.member.backend.list(input.principal, { ...baseRequest(input.request), first: 0 })).totalCount();
   }));
   return counts.reduce((a, b) => a + b, 0);
+}
+
+/** An array whose items are computed on first read, then kept. */
+function lazyList(length: number, make: (i: number) => string): string[] {
+  const out = new Array<string>(length);
+  for (let i = 0; i < length; i++) {
+    Object.defineProperty(out, i, {
+      configurable: true,
+      enumerable: true,
+      get() {
+        const value = make(i);
+        Object.defineProperty(out, i, { value, configurable: true, enumerable: true, writable: true });
+        return value;
+      },
+    });
+  }
+  return out;
 }
