@@ -78,10 +78,7 @@ export async function listMerged(input: MergedListRequest): Promise<ArtifactPage
   });
   const warnings: BackendWarning[] = failed.map((r) => ({ backend: r.member.backend.name, code: r.error!.code, message: r.error!.message }));
   return {
-    items: (() => {
-      const seen = runs.map((r) => (shape.backward ? r.items.length - r.taken : 0));
-      return order.map((runIndex) => runs[runIndex].items[seen[runIndex]++]);
-    })(),
+    items: pageItems(runs, order, shape.backward),
     // Each cursor carries every backend's boundary: built only when read (pageInfo reads two).
     cursors: lazyList(positions.length, (i) => encodeFederatedCursor(query, positions[i])),
     hasNextPage: shape.backward ? hadPosition : remaining,
@@ -89,6 +86,12 @@ export async function listMerged(input: MergedListRequest): Promise<ArtifactPage
     totalCount: () => countAll(input, runs),
     ...(warnings.length > 0 && { warnings }),
   };
+}
+
+/** The items the page took, in page order: a prefix of each run forward, a suffix backward. */
+function pageItems(runs: Run[], order: number[], backward: boolean): ArtifactView[] {
+  const next = runs.map((r) => (backward ? r.items.length - r.taken : 0));
+  return order.map((r) => runs[r].items[next[r]++]);
 }
 
 /**
