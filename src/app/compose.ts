@@ -3,13 +3,18 @@ import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { FederatedBackend, type FederationMember } from '../backends/federation/backend';
 import { NativeBackend } from '../backends/native/backend';
 import { HashPool } from '../backends/native/hasher';
 import type { ImportSettings } from '../backends/native/imports';
 import { StoreSet } from '../backends/native/stores';
 import { webFetcher, type WebFetcherOptions } from '../backends/native/web-download';
-import type { Config, TokenConfig } from '../config/schema';
+import type { ArtifactBackend, Lookup } from '../backends/port';
+import type { Config, GlanceBackendConfig, TokenConfig } from '../config/schema';
 import { TypeRegistry, type TypeSpec } from '../domain/builtin-types';
+import { fail } from '../domain/errors';
+import type { PageLimits } from '../domain/paging';
+import type { Principal } from '../domain/policy';
 import type { BrokerBusOptions } from '../events/broker';
 import { MemoryEventBus } from '../events/memory';
 import { NatsEventBus } from '../events/nats';
@@ -35,7 +40,8 @@ import { ensureSigningKey } from './signing-key';
 
 /**
  * The composition root: the one place that names concrete adapters (SQLite or PostgreSQL,
- * the in-memory, Redis or NATS bus, the native backend) and wires them to the edges, which only know ports.
+ * the in-memory, Redis or NATS bus, the configured backends, federated when there are
+ * several) and wires them to the edges, which only know ports.
  */
 /** Where the data plane serves blob bytes. */
 const DATA_PLANE_PREFIX = '/v1/artifacts';
@@ -58,6 +64,25 @@ export interface AppOptions {
   logger?: Logger;
   /** Replaces the configured event bus (tests publish progress on it; closed with the app). */
   bus?: EventBus;
+  /**
+   * Tests only: backends served after the configured ones, built from the app's parts (a
+   * second native backend on a SQLite file of its own, or a wrapper that injects faults:
+   * configuration allows one native backend). With any, the app serves a federation, as
+   * with several configured backends. The caller closes what it opened, after the app.
+   */
+  extraBackends?: (parts: BackendParts) => FederationMember[] | Promise<FederationMember[]>;
+}
+
+/** What a backend is built from, beside its own configuration. */
+export interface BackendParts {
+  types: TypeRegistry;
+  bus: EventBus;
+  /** Page limits a federated member must accept: one more than clients may ask (the merge reads ahead). */
+  paging: PageLimits;
+  /** Where the data plane serves blobs. */
+  blobPathPrefix: string;
+  /** Finds link targets and `afterId` markers in every backend (the federation's getMany). */
+  lookup?: (principal: Principal, ids: readonly string[]) => Promise<Lookup[]>;
 }
 
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
@@ -74,25 +99,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   let sweepTimer: NodeJS.Timeout | undefined;
   try {
     await store.migrate();
-    const backend = new NativeBackend({
-      name: 'native',
-      types,
-      store,
-      bus,
-      paging: config.paging,
-      quotaDefaults: config.quotas,
-      blobPathPrefix: DATA_PLANE_PREFIX,
-      blobs: {
-        stores,
-        hashPool,
-        leaseMs: config.dataPlane.uploadLeaseSeconds * 1000,
-        progressIntervalMs: config.dataPlane.progressIntervalMs,
-        allowPrivateUrls: config.dataPlane.allowPrivateUrls,
-        log: (message, err) => logger.warn({ err }, message),
-      },
-      imports: { settings: importSettings(config), fetcher: webFetcher(webDownloadOptions(config)) },
-      log: (message, err) => logger.error({ err }, message),
-    });
+    const { backend, native } = await openBackends(config, { store, bus, stores, hashPool, logger, types }, options.extraBackends);
     // The embedded SQLite store belongs to this process alone: whatever upload the ledger
     // still holds, and whatever bytes nothing references, a dead process left behind. A
     // shared store (PostgreSQL) may hold live uploads of other instances: leases decide.
@@ -154,13 +161,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       maxMessageBytes: config.http.bodyLimitBytes,
       logger,
     });
-    backend.startImports({ exclusive: config.database.driver === 'sqlite' });
+    native?.startImports({ exclusive: config.database.driver === 'sqlite' });
     await store.pruneEvents(config.events.keep);
     const stopPruning = pruneEventsPeriodically(store, config.events, logger);
     server.addHook('onClose', async () => {
       stopPruning();
       clearInterval(sweepTimer);
-      await backend.close();
+      await native?.close();
       await hashPool.close();
       await bus.close();
       await store.close();
@@ -192,6 +199,84 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     },
   };
   return app;
+}
+
+interface SharedParts {
+  types: TypeRegistry;
+  store: MetadataStore;
+  bus: EventBus;
+  stores: StoreSet;
+  hashPool: HashPool;
+  logger: Logger;
+}
+
+/**
+ * The configured backends (docs/federation.md): one is handed to the edges as it is; several
+ * are handed over as one FederatedBackend, in configuration order. The native backend takes
+ * its configured name, which every artifact it serves carries.
+ */
+async function openBackends(config: Config, shared: SharedParts, extra: AppOptions['extraBackends']): Promise<{ backend: ArtifactBackend; native?: NativeBackend }> {
+  const federated = config.backends.length > 1 || extra !== undefined;
+  let federation: FederatedBackend | undefined;
+  const parts: BackendParts = {
+    types: shared.types,
+    bus: shared.bus,
+    paging: federated ? { ...config.paging, maxPageSize: config.paging.maxPageSize + 1 } : config.paging,
+    blobPathPrefix: DATA_PLANE_PREFIX,
+    ...(federated && { lookup: (principal, ids) => federation!.getMany(principal, ids) }),
+  };
+  const members = config.backends.map((spec): FederationMember => {
+    if (spec.driver === 'glance') return openGlanceBackend(spec, config, parts);
+    return { backend: openNativeBackend(spec.name, config, shared, parts) };
+  });
+  if (extra) members.push(...(await extra(parts)));
+  const native = members.find((m): m is FederationMember & { backend: NativeBackend } => m.backend instanceof NativeBackend)?.backend;
+  if (!federated) return { backend: members[0].backend, native };
+  federation = new FederatedBackend({
+    members,
+    types: shared.types,
+    paging: config.paging,
+    home: config.backends.find((b) => b.driver === 'native')?.name,
+  });
+  return { backend: federation, native };
+}
+
+function openNativeBackend(name: string, config: Config, shared: SharedParts, parts: BackendParts): NativeBackend {
+  const { logger } = shared;
+  return new NativeBackend({
+    name,
+    types: parts.types,
+    store: shared.store,
+    bus: parts.bus,
+    paging: parts.paging,
+    quotaDefaults: config.quotas,
+    blobPathPrefix: parts.blobPathPrefix,
+    blobs: {
+      stores: shared.stores,
+      hashPool: shared.hashPool,
+      leaseMs: config.dataPlane.uploadLeaseSeconds * 1000,
+      progressIntervalMs: config.dataPlane.progressIntervalMs,
+      allowPrivateUrls: config.dataPlane.allowPrivateUrls,
+      log: (message, err) => logger.warn({ err }, message),
+    },
+    imports: { settings: importSettings(config), fetcher: webFetcher(webDownloadOptions(config)) },
+    log: (message, err) => logger.error({ err }, message),
+    ...(parts.lookup && { lookup: parts.lookup }),
+  });
+}
+
+/**
+ * A `driver: "glance"` backend. INTEGRATION POINT: replace the body with
+ * `return { backend: new GlanceBackend({ name: spec.name, url: spec.url, identity: spec.identity,
+ * timeouts: spec.timeouts, retries: spec.retries, breaker: spec.breaker, connections: spec.connections,
+ * types: parts.types, bus: parts.bus, progressIntervalMs: config.dataPlane.progressIntervalMs,
+ * blobPathPrefix: parts.blobPathPrefix, allowPrivateUrls: config.dataPlane.allowPrivateUrls }),
+ * typeNames: ['images'] };` once src/backends/glance/ is merged.
+ */
+function openGlanceBackend(spec: GlanceBackendConfig, config: Config, parts: BackendParts): FederationMember {
+  void config;
+  void parts;
+  return fail('CONFIG_INVALID', `backend ${spec.name}: glance backends are not wired yet`);
 }
 
 /** The durable event log that subscriptions resume from, read through its port. */

@@ -1,4 +1,5 @@
 import type { ArtifactRecord, BlobRecord, LinkRecord, MemberRecord, MemberStatus, Status, Visibility } from '../domain/artifact';
+import type { ErrorCode, VitrineError } from '../domain/errors';
 import type { FilterSpec } from '../domain/filters';
 import type { LifecycleAction } from '../domain/lifecycle';
 import type { PageRequest } from '../domain/paging';
@@ -20,6 +21,13 @@ export interface BlobView extends BlobRecord {
   downloadUrl: string | null;
 }
 
+/** A backend that did not answer while others did: the page holds only the others' artifacts. */
+export interface BackendWarning {
+  backend: string;
+  code: ErrorCode;
+  message: string;
+}
+
 export interface ArtifactPage {
   items: ArtifactView[];
   cursors: string[];
@@ -27,7 +35,15 @@ export interface ArtifactPage {
   hasPreviousPage: boolean;
   /** Counted only when asked for: a COUNT over the whole filter. */
   totalCount(): Promise<number>;
+  /** Set by a federation when some backends failed (UNAVAILABLE, UPSTREAM_*) and the rest answered. */
+  warnings?: BackendWarning[];
 }
+
+/**
+ * One entry of `getMany`: the artifact, null when it is missing or not visible, or the
+ * error of a backend that may hold it but did not answer (a federation's partial failure).
+ */
+export type Lookup = ArtifactView | null | VitrineError;
 
 export interface ListRequest extends PageRequest {
   /** One type, or every type when omitted. */
@@ -43,6 +59,8 @@ export interface ListRequest extends PageRequest {
 
 export interface CreateRequest {
   typeName: string;
+  /** Which backend keeps the new artifact (a configured name); the default backend when omitted. BACKEND_UNKNOWN otherwise. */
+  backend?: string;
   id?: string;
   name: string;
   version?: string;
@@ -186,8 +204,12 @@ export interface ArtifactBackend {
   readonly name: string;
   readonly types: TypeRegistry;
 
-  /** Same order and length as ids; null where missing or not visible to the principal. */
-  getMany(principal: Principal, ids: readonly string[]): Promise<(ArtifactView | null)[]>;
+  /**
+   * Same order and length as ids; null where missing or not visible to the principal. Only
+   * a federation puts a VitrineError where the backend that may hold an id failed (see
+   * Lookup), so the other ids still resolve; callers treat it as that id's error.
+   */
+  getMany(principal: Principal, ids: readonly string[]): Promise<Lookup[]>;
   list(principal: Principal, request: ListRequest): Promise<ArtifactPage>;
   create(principal: Principal, request: CreateRequest): Promise<ArtifactView>;
   update(principal: Principal, id: string, change: UpdateRequest, ifRevision?: number): Promise<ArtifactView>;

@@ -115,6 +115,47 @@ const TypeSpecSchema = strict({
   links: dict(LinkSpecSchema).optional(),
 });
 
+/** Backend names appear in ArtifactView.backend, filters and the createArtifact argument. */
+export const BACKEND_NAME = /^[a-z][a-z0-9_-]*$/;
+const backendName = z.string(expecting('a backend name')).regex(BACKEND_NAME, expecting('a name of lower-case letters, digits, _ and -, starting with a letter')).max(64, expecting('a name of at most 64 characters'));
+const GLANCE_URL = 'an http:// or https:// URL of the Glance endpoint, without /v2';
+
+const NativeBackendSchema = strict({ name: backendName, driver: z.literal('native') });
+
+const GlanceBackendSchema = strict({
+  name: backendName,
+  driver: z.literal('glance'),
+  url: z.string(expecting(GLANCE_URL)).regex(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, expecting(GLANCE_URL)).refine((u) => !/\/v2\/?$/.test(u), expecting(GLANCE_URL)),
+  /** token: forward the caller's token (X-Auth-Token); headers: X-Project-Id/X-User-Id/X-Roles for a Glance behind a trusted auth filter. */
+  identity: oneOf(['token', 'headers']).default('token'),
+  timeouts: strict({
+    connectMs: int(1).default(3_000),
+    /** Until the response headers arrive. */
+    requestMs: int(1).default(30_000),
+    /** Longest pause in a streamed body (uploads and downloads). */
+    idleMs: int(1).default(60_000),
+  }).prefault({}),
+  /** Extra attempts for idempotent reads (GET, HEAD), with jittered backoff. */
+  retries: int(0, 10).default(2),
+  /** Open after this many consecutive failures; try again after resetMs. */
+  breaker: strict({ failures: int(1).default(5), resetMs: int(1).default(10_000) }).prefault({}),
+  /** Keep-alive connections in the pool. */
+  connections: int(1, 1024).default(16),
+});
+
+const BackendSchema = z.discriminatedUnion('driver', [NativeBackendSchema, GlanceBackendSchema], expecting('a backend: an object with driver "native" or "glance"'));
+
+/** Names unique, at most one native backend (it owns the metadata store). */
+const BackendsSchema = list(BackendSchema, true).superRefine((backends, ctx) => {
+  const seen = new Set<string>();
+  let natives = 0;
+  backends.forEach((b, i) => {
+    if (seen.has(b.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: 'expected a name no other backend has' });
+    seen.add(b.name);
+    if (b.driver === 'native' && ++natives > 1) ctx.addIssue({ code: 'custom', path: [i, 'driver'], message: 'expected at most one native backend' });
+  });
+});
+
 const GraphQLSchema = strict({
   /** Defaults to on in development, off in production. */
   introspection: bool().optional(),
@@ -200,6 +241,8 @@ export const ConfigSchema = strict({
     .prefault({}),
   quotas: dict(int(-1), quotaName).default({}),
   artifactTypes: list(TypeSpecSchema).default([]),
+  /** Where artifacts are kept, in order: lookups ask them in turn; the first is the default for creates (docs/federation.md). */
+  backends: BackendsSchema.default([{ name: 'native', driver: 'native' }]),
   events: strict({
     keep: int(0).default(100_000),
     pruneIntervalMs: int(0).default(60_000),
@@ -291,3 +334,5 @@ export type Mode = Config['mode'];
 export type SubscriptionLimits = Config['subscriptions'];
 export type EventsConfig = Config['events'];
 export type ImportsConfig = Config['imports'];
+export type BackendConfig = Config['backends'][number];
+export type GlanceBackendConfig = Extract<BackendConfig, { driver: 'glance' }>;

@@ -80,10 +80,23 @@ export const ERRORS = {
   // server side
   CONFIG_INVALID: { status: 500, summary: 'The configuration is invalid.' },
   UNAVAILABLE: { status: 503, summary: 'A dependency is not available.' },
+  UPSTREAM_UNAVAILABLE: { status: 503, summary: 'A backend service (e.g. a Glance) refused the connection, failed, or is cut off by its circuit breaker.' },
+  UPSTREAM_TIMEOUT: { status: 504, summary: 'A backend service did not answer in time.' },
+  UPSTREAM_REJECTED: { status: 502, summary: 'A backend service answered with something Vitrine cannot interpret.' },
   INTERNAL: { status: 500, summary: 'An unexpected error; details are in the server log.' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
+
+/**
+ * Codes that say a backend could not answer, rather than that it refused the request: a
+ * federation of backends reports these as warnings beside what the others answered.
+ */
+export const UNAVAILABILITY_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['UNAVAILABLE', 'UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT', 'UPSTREAM_REJECTED']);
+
+export function isUnavailability(err: unknown): err is VitrineError {
+  return err instanceof VitrineError && UNAVAILABILITY_CODES.has(err.code);
+}
 
 export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ERRORS, value);

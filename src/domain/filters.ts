@@ -33,6 +33,11 @@ export interface FilterSpec {
   updatedAt?: TimeOps;
   activatedAt?: TimeOps;
   memberStatus?: MemberStatus | 'all';
+  /**
+   * Only artifacts held by these backends (names from configuration); top level only.
+   * Backends judge it with `selectBackends`, not the filter compiler.
+   */
+  backend?: string[];
   and?: FilterSpec[];
   or?: FilterSpec[];
   not?: FilterSpec;
@@ -73,7 +78,9 @@ export function compileFilter(type: ArtifactTypeDef | undefined, spec: FilterSpe
 }
 
 function compileNested(type: ArtifactTypeDef | undefined, spec: FilterSpec, depth: number): Condition {
-  if (spec.latest !== undefined || spec.memberStatus !== undefined) fail('FILTER_INVALID', 'latest and memberStatus apply to the whole query, not inside and/or/not');
+  if (spec.latest !== undefined || spec.memberStatus !== undefined || spec.backend !== undefined) {
+    fail('FILTER_INVALID', 'latest, memberStatus and backend apply to the whole query, not inside and/or/not');
+  }
   return compileFilter(type, spec, depth + 1);
 }
 
@@ -171,6 +178,18 @@ function fieldOp(type: ArtifactTypeDef | undefined, f: FieldOps): Condition {
     default:
       return { op: f.op as Comparison, target, value: check(f.value) };
   }
+}
+
+/**
+ * The backends among `names` (those the caller serves, in order) that a filter's `backend`
+ * list selects: all of them without one; BACKEND_UNKNOWN for a name that is none of them.
+ */
+export function selectBackends(spec: FilterSpec | undefined, names: readonly string[]): string[] {
+  const wanted = spec?.backend;
+  if (wanted === undefined) return [...names];
+  const unknown = wanted.find((n) => !names.includes(n));
+  if (unknown !== undefined) fail('BACKEND_UNKNOWN', `no backend ${JSON.stringify(unknown.slice(0, 64))} (backends: ${names.join(', ')})`);
+  return names.filter((n) => wanted.includes(n));
 }
 
 /**

@@ -56,7 +56,14 @@ export function decodeCursor(sort: readonly SortKey[], cursor: string): Keyset {
   return { values: c.v as (Scalar | null)[], id: c.i };
 }
 
-export function planPage(sort: readonly SortKey[], req: PageRequest, limits: PageLimits): PagePlan {
+/** A page request checked against the limits: its direction, size and the cursor it starts from. */
+export interface PageShape {
+  backward: boolean;
+  size: number;
+  cursor?: string;
+}
+
+export function pageShape(req: PageRequest, limits: PageLimits): PageShape {
   const { first, last, after, before } = req;
   if (first != null && last != null) fail('PAGE_SIZE_INVALID', 'pass first or last, not both');
   if (after != null && before != null) fail('CURSOR_INVALID', 'pass after or before, not both');
@@ -68,7 +75,12 @@ export function planPage(sort: readonly SortKey[], req: PageRequest, limits: Pag
   const backward = last != null || (before != null && first == null);
   const size = (backward ? last : first) ?? limits.defaultPageSize;
   const cursor = backward ? before : after;
-  return { backward, size, position: cursor != null ? decodeCursor(sort, cursor) : undefined };
+  return cursor != null ? { backward, size, cursor } : { backward, size };
+}
+
+export function planPage(sort: readonly SortKey[], req: PageRequest, limits: PageLimits): PagePlan {
+  const { backward, size, cursor } = pageShape(req, limits);
+  return { backward, size, position: cursor !== undefined ? decodeCursor(sort, cursor) : undefined };
 }
 
 export function reverseSort(sort: readonly SortKey[]): SortKey[] {

@@ -1,4 +1,5 @@
 import DataLoader from 'dataloader';
+import type { GraphQLFormattedError } from 'graphql';
 import type { LinkRecord, MemberRecord } from '../domain/artifact';
 import type { Principal } from '../domain/policy';
 import type { ArtifactBackend, ArtifactView, BlobView } from '../backends/port';
@@ -22,11 +23,17 @@ export interface GraphQLContext {
   loaders: Loaders;
   /** Signs data-plane URLs (createUploadUrl); absent where no data plane is served. */
   urlSigner?: UrlSigner;
+  /**
+   * Backends that did not answer while the others did (a federation's partial listings):
+   * sent as errors beside the data when the response leaves (see server.ts).
+   */
+  warnings: GraphQLFormattedError[];
 }
 
 export function createLoaders(principal: Principal, backend: ArtifactBackend): Loaders {
   return {
-    artifact: new DataLoader((ids) => backend.getMany(principal, ids)),
+    // A VitrineError entry (a backend that did not answer) rejects that id's load only.
+    artifact: new DataLoader<string, ArtifactView | null>((ids) => backend.getMany(principal, ids)),
     members: new DataLoader((ids) => backend.membersOf(principal, ids)),
     links: new DataLoader((ids) => backend.linksOf(principal, ids)),
     blobs: new DataLoader((ids) => backend.blobsOf(principal, ids)),
@@ -34,5 +41,5 @@ export function createLoaders(principal: Principal, backend: ArtifactBackend): L
 }
 
 export function createGraphQLContext(principal: Principal, backend: ArtifactBackend, urlSigner?: UrlSigner): GraphQLContext {
-  return { principal, backend, loaders: createLoaders(principal, backend), urlSigner };
+  return { principal, backend, loaders: createLoaders(principal, backend), urlSigner, warnings: [] };
 }

@@ -1,5 +1,6 @@
 import { HeaderMap } from '@apollo/server';
-import { GraphQLError, type GraphQLFormattedError, type ValidationContext } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError, type ResponsePath, type ValidationContext } from 'graphql';
+import type { BackendWarning } from '../backends/port';
 import { isErrorCode, VitrineError, type ErrorCode } from '../domain/errors';
 import type { Logger } from '../observability/logger';
 
@@ -30,7 +31,12 @@ export function createErrorFormatter(log: Logger): (formatted: GraphQLFormattedE
     const where = { ...(formatted.locations && { locations: formatted.locations }), ...(formatted.path && { path: formatted.path }) };
     const vitrine = vitrineErrorIn(error);
     if (vitrine) {
-      return { message: vitrine.message, ...where, extensions: { code: vitrine.code, ...(vitrine.details && { details: vitrine.details }) } };
+      const backend = vitrine.details?.backend;
+      return {
+        message: vitrine.message,
+        ...where,
+        extensions: { code: vitrine.code, ...(typeof backend === 'string' && { backend }), ...(vitrine.details && { details: vitrine.details }) },
+      };
     }
     const code = formatted.extensions?.code;
     const tokens = code === 'GRAPHQL_PARSE_FAILED' ? TOKEN_LIMIT.exec(formatted.message) : null;
@@ -72,4 +78,18 @@ export function rejectAs(code: ErrorCode): (context: ValidationContext | null, e
 /** A GraphQL-shaped body for errors answered before Apollo runs (body limit, batch size). */
 export function errorBody(code: ErrorCode, message: string): { errors: GraphQLFormattedError[] } {
   return { errors: [{ message, extensions: { code } }] };
+}
+
+/**
+ * A backend that did not answer while the others did, as an error beside the data: the
+ * field's path, the backend's code, and `extensions.backend` naming it.
+ */
+export function warningError(warning: BackendWarning, path: ResponsePath | undefined): GraphQLFormattedError {
+  const segments: (string | number)[] = [];
+  for (let p = path; p; p = p.prev) segments.unshift(p.key);
+  return {
+    message: `backend ${warning.backend} did not answer; the result holds the other backends' artifacts only: ${warning.message}`,
+    ...(segments.length > 0 && { path: segments }),
+    extensions: { code: warning.code, backend: warning.backend },
+  };
 }

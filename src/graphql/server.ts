@@ -102,9 +102,29 @@ function createApollo(options: GraphQLServerOptions): ApolloServer<GraphQLContex
       ApolloServerPluginCacheControlDisabled(),
       ...protection.plugins,
       limits.explorer ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }) : ApolloServerPluginLandingPageDisabled(),
+      reportBackendWarnings(),
       countOperations(options.metrics),
     ],
   });
+}
+
+/** Partial results of a federation: each backend that did not answer becomes an error next to the data. */
+function reportBackendWarnings(): ApolloServerPlugin<GraphQLContext> {
+  return {
+    async requestDidStart({ contextValue }) {
+      // Apollo gives each operation of a batch a shallow copy of the request's context: a
+      // list of its own keeps one operation's warnings out of the others' responses.
+      contextValue.warnings = [];
+      return {
+        async willSendResponse({ response, contextValue }) {
+          const warnings = contextValue.warnings;
+          if (warnings.length === 0 || response.body.kind !== 'single') return;
+          const result = response.body.singleResult;
+          result.errors = [...(result.errors ?? []), ...warnings];
+        },
+      };
+    },
+  };
 }
 
 function countOperations(metrics: Metrics): ApolloServerPlugin<GraphQLContext> {

@@ -373,6 +373,15 @@ export function metadataStoreContract(
         await expectCode(store.deleteLinks(source.id, 'uses', undefined, eventFor('updated', source, { revision: 4 })), 'REVISION_CONFLICT');
         expect(await snapshot([source.id, target.id])).toEqual(before);
       });
+
+      it('links to a target held by another backend when told so (the caller checked it)', async () => {
+        const source = artifact(1);
+        await insert(source);
+        const elsewhere = uuid(9);
+        await store.insertLink(link(source.id, 'uses', elsewhere, 1), false, eventFor('updated', source, { revision: 2 }), { foreignTarget: true });
+        expect(await store.getLinks([source.id])).toEqual([[link(source.id, 'uses', elsewhere, 1)]]);
+        expect((await store.getArtifacts([source.id]))[0]?.revision).toBe(2);
+      });
     });
 
     describe('blobs', () => {

@@ -2,18 +2,19 @@ import type { ArtifactRecord, BlobRecord, LinkRecord, MemberRecord, MemberStatus
 import { MEMBER_STATUSES, nowIso } from '../../domain/artifact';
 import type { TypeRegistry } from '../../domain/builtin-types';
 import { fail, VitrineError } from '../../domain/errors';
-import { accessCondition, and, compileFilter, resolveSort } from '../../domain/filters';
+import { accessCondition, and, compileFilter, resolveSort, selectBackends } from '../../domain/filters';
 import { newId, parseId } from '../../domain/ids';
 import { INITIAL_STATUS, nextStatus } from '../../domain/lifecycle';
 import { cursorEncoder, planPage, reverseSort, type PageLimits } from '../../domain/paging';
 import { canRead, isAdmin, requireCreate, requireDelete, requireMemberStatusChange, requireStatusAdmin, requireVisibilityChange, requireWrite, type Principal } from '../../domain/policy';
+import { keysetOf } from '../../domain/ordering';
 import type { Condition, Keyset, SortKey } from '../../domain/query';
 import { applyChange, assertEditable, initialFields, LIMITS, mergeProperties, missingOnActivate, normalizeTags, validateName, validateVisibility } from '../../domain/rules';
 import { canonicalVersion } from '../../domain/semver';
 import { isBlobField, type ArtifactTypeDef } from '../../domain/types';
 import type { EventBus } from '../../events/port';
 import type { MetadataStore, NewEvent, StoredEvent } from '../../storage/metadata/port';
-import type { ArtifactBackend, ArtifactPage, ArtifactView, BlobContent, BlobSweepReport, BlobTarget, BlobView, CreateRequest, ExternalBlobRequest, ImportRequest, ListRequest, StatusAction, StoreView, TaskView, UpdateRequest, UploadMeta, UploadResult, UsageView } from '../port';
+import type { ArtifactBackend, ArtifactPage, ArtifactView, BlobContent, BlobSweepReport, BlobTarget, BlobView, CreateRequest, ExternalBlobRequest, ImportRequest, ListRequest, Lookup, StatusAction, StoreView, TaskView, UpdateRequest, UploadMeta, UploadResult, UsageView } from '../port';
 import type { Readable } from 'node:stream';
 import { BlobService, type NativeBlobOptions } from './blobs';
 import { effectiveQuotas, quotaLimit, validateQuotas } from './quotas';
@@ -38,6 +39,12 @@ export interface NativeBackendOptions {
   imports?: { settings: ImportSettings; fetcher: WebFetcher };
   /** Where problems that must not fail a request go (an event bus that is down after commit). */
   log?: (message: string, err?: unknown) => void;
+  /**
+   * Finds artifacts this backend may not hold: link targets and `afterId` markers. In a
+   * federation it is the federation's getMany, so links and markers may name artifacts of
+   * other backends; this backend's own getMany otherwise.
+   */
+  lookup?: (principal: Principal, ids: readonly string[]) => Promise<Lookup[]>;
 }
 
 
@@ -126,7 +133,9 @@ export class NativeBackend implements ArtifactBackend {
   async list(principal: Principal, request: ListRequest): Promise<ArtifactPage> {
     const type = request.typeName !== undefined ? this.types.get(request.typeName) : undefined;
     const typeCondition: Condition = type ? { op: 'eq', target: { kind: 'column', name: 'typeName' }, value: type.name } : { op: 'true' };
-    let where = and(typeCondition, compileFilter(type, request.filter), accessCondition(principal, request.filter));
+    // A `backend` filter that leaves this backend out matches nothing (an empty `in`).
+    const excluded: Condition = selectBackends(request.filter, [this.name]).length === 0 ? { op: 'in', target: { kind: 'column', name: 'id' }, values: [] } : { op: 'true' };
+    let where = and(typeCondition, excluded, compileFilter(type, request.filter), accessCondition(principal, request.filter));
     if (request.filter?.latest) where = { op: 'latest', within: where };
     const sort = resolveSort(type, request.sort);
     const plan = planPage(sort, request, this.options.paging);
@@ -154,7 +163,8 @@ export class NativeBackend implements ArtifactBackend {
   /** The keyset position of `afterId` (Glance's marker): any visible artifact, even one the filter excludes. */
   private async positionAfter(principal: Principal, request: ListRequest, sort: readonly SortKey[]): Promise<Keyset> {
     if (request.after != null || request.before != null || request.last != null) fail('CURSOR_INVALID', 'afterId pages forward only: pass it without after, before or last');
-    const [marker] = await this.getMany(principal, [parseId(request.afterId!, 'afterId')]);
+    const [marker] = await this.lookup(principal, [parseId(request.afterId!, 'afterId')]);
+    if (marker instanceof VitrineError) throw marker;
     if (!marker) fail('CURSOR_INVALID', `no artifact ${request.afterId} to continue after`);
     return keysetOf(sort, marker);
   }
@@ -162,6 +172,7 @@ export class NativeBackend implements ArtifactBackend {
   // ---- writes --------------------------------------------------------------------------
 
   async create(principal: Principal, request: CreateRequest): Promise<ArtifactView> {
+    if (request.backend !== undefined && request.backend !== this.name) fail('BACKEND_UNKNOWN', `no backend ${JSON.stringify(request.backend.slice(0, 64))} (backends: ${this.name})`);
     const type = this.types.get(request.typeName);
     const owner = request.owner ?? principal.projectId;
     requireCreate(principal, owner);
@@ -255,12 +266,15 @@ export class NativeBackend implements ArtifactBackend {
     const def = this.linkRule(type, source, name);
     const target = parseId(targetId, 'targetId');
     if (target === source.id) fail('LINK_INVALID', 'an artifact cannot link to itself');
-    const [visibleTarget] = await this.getMany(principal, [target]);
+    const [visibleTarget] = await this.lookup(principal, [target]);
+    if (visibleTarget instanceof VitrineError) throw visibleTarget;
     if (!visibleTarget) fail('LINK_INVALID', `link target ${target} does not exist or is not visible`);
     const now = nowIso();
     const link: LinkRecord = { sourceId: source.id, name, targetId: target, createdAt: now };
     const next = bumped(source, now);
-    const event = await this.store.insertLink(link, !def.many, eventFor('updated', next, now));
+    // A target of another backend (in a federation) is not in this store: the lookup checked it.
+    const foreignTarget = visibleTarget.backend !== this.name;
+    const event = await this.store.insertLink(link, !def.many, eventFor('updated', next, now), { foreignTarget });
     await this.publish(event);
     return this.view(next);
   }
@@ -463,6 +477,10 @@ export class NativeBackend implements ArtifactBackend {
 
   // ---- helpers -------------------------------------------------------------------------
 
+  private lookup(principal: Principal, ids: readonly string[]): Promise<Lookup[]> {
+    return this.options.lookup ? this.options.lookup(principal, ids) : this.getMany(principal, ids);
+  }
+
   private view(record: ArtifactRecord): ArtifactView {
     return { ...record, backend: this.name };
   }
@@ -559,26 +577,6 @@ function eventFor(kind: NewEvent['kind'], snapshot: ArtifactRecord, at: string):
     snapshot,
   };
 }
-
-/** The sort-key values of a row, as the store compares them (versions by canonical string). */
-function keysetOf(sort: readonly SortKey[], r: ArtifactRecord): Keyset {
-  return {
-    id: r.id,
-    values: sort.map(({ target }) => {
-      switch (target.kind) {
-        case 'version':
-          return r.version;
-        case 'field': {
-          const v = r.fields[target.name];
-          return v === undefined || v === null || typeof v === 'object' ? null : v;
-        }
-        default:
-          return r[target.name];
-      }
-    }),
-  };
-}
-
 /** A task as backends show it: the lease bookkeeping stays inside. */
 function taskView(task: TaskRecord): TaskView {
   const { leaseExpiresAt: _lease, attempts: _attempts, ...view } = task;

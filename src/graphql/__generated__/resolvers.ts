@@ -115,6 +115,8 @@ export type ArtifactEventKind =
 export type ArtifactFilter = {
   activatedAt?: InputMaybe<DateTimeFilter>;
   and?: InputMaybe<Array<ArtifactFilter>>;
+  /** Only artifacts held by these backends (names from the configuration; BACKEND_UNKNOWN otherwise). Top level only. */
+  backend?: InputMaybe<Array<Scalars['String']['input']>>;
   createdAt?: InputMaybe<DateTimeFilter>;
   fields?: InputMaybe<Array<FieldFilter>>;
   ids?: InputMaybe<Array<Scalars['ID']['input']>>;
@@ -361,6 +363,8 @@ export type ImageEdge = {
 
 export type ImageFilter = {
   and?: InputMaybe<Array<ImageFilter>>;
+  /** Only images held by these backends (names from the configuration; BACKEND_UNKNOWN otherwise). Top level only. */
+  backend?: InputMaybe<Array<Scalars['String']['input']>>;
   checksum?: InputMaybe<StringFilter>;
   containerFormat?: InputMaybe<StringFilter>;
   createdAt?: InputMaybe<DateTimeFilter>;
@@ -506,9 +510,11 @@ export type Mutation = {
   /** Shares an artifact with visibility SHARED with another project (status PENDING). */
   addMember: Member;
   addTags: Artifact;
+  /** backend: where the artifact is kept (a configured backend name); the first backend that keeps its type when omitted. */
   createArtifact: Artifact;
   /** A signed URL to GET the bytes of a blob as the caller, without a token. */
   createDownloadUrl: SignedUrl;
+  /** backend: where the image is kept (a configured backend name); the default backend when omitted. */
   createImage: Image;
   /** A signed URL to PUT the bytes of a blob (field, and key for blob dictionaries) as the caller, without a token. */
   createUploadUrl: SignedUrl;
@@ -570,6 +576,7 @@ export type MutationAddTagsArgs = {
 
 
 export type MutationCreateArtifactArgs = {
+  backend?: InputMaybe<Scalars['String']['input']>;
   input: CreateArtifactInput;
 };
 
@@ -583,6 +590,7 @@ export type MutationCreateDownloadUrlArgs = {
 
 
 export type MutationCreateImageArgs = {
+  backend?: InputMaybe<Scalars['String']['input']>;
   input: CreateImageInput;
 };
 

@@ -29,6 +29,7 @@ function common(f: ArtifactFilter | ImageFilter): FilterSpec {
     createdAt: f.createdAt ? defined({ ...f.createdAt }) : undefined,
     updatedAt: f.updatedAt ? defined({ ...f.updatedAt }) : undefined,
     memberStatus: f.memberStatus ? lower(f.memberStatus) : undefined,
+    backend: f.backend ?? undefined,
   }) as FilterSpec;
 }
 

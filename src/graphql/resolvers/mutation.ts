@@ -24,9 +24,10 @@ function imageFields(input: CreateImageInput | UpdateImageInput): Record<string,
   return out;
 }
 
-function createImage(input: CreateImageInput): CreateRequest {
+function createImage(input: CreateImageInput, backend: InputMaybe<string> | undefined): CreateRequest {
   return {
     typeName: 'images',
+    backend: opt(backend),
     id: opt(input.id),
     name: input.name ?? '',
     visibility: input.visibility ? lower<Visibility>(input.visibility) : undefined,
@@ -49,10 +50,11 @@ async function deleted(ctx: GraphQLContext, id: string, ifRevision?: number) {
 
 export const mutationResolvers: Resolvers = {
   Mutation: {
-    createImage: (_r, { input }, ctx) => ctx.backend.create(ctx.principal, createImage(input)),
-    createArtifact: (_r, { input }, ctx) =>
+    createImage: (_r, { input, backend }, ctx) => ctx.backend.create(ctx.principal, createImage(input, backend)),
+    createArtifact: (_r, { input, backend }, ctx) =>
       ctx.backend.create(ctx.principal, {
         typeName: input.typeName,
+        backend: opt(backend),
         name: input.name,
         version: opt(input.version),
         visibility: input.visibility ? lower<Visibility>(input.visibility) : undefined,

@@ -125,7 +125,8 @@ async function authorize(principal: Principal, backend: ArtifactBackend, events:
     const found = await backend.getMany(principal, liveIds);
     liveIds.forEach((id, i) => {
       const view = found[i];
-      if (view) views.set(id, view);
+      // An artifact whose backend does not answer cannot be authorised now: its event is left out, as an invisible one.
+      if (view && !(view instanceof Error)) views.set(id, view);
     });
   }
   const out: ArtifactEventPayload[] = [];

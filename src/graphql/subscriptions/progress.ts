@@ -78,7 +78,7 @@ export function progressSource(options: ProgressSourceOptions): AsyncIterableIte
     }
     if (events.length === 0) return ended ? null : [];
     const [view] = await options.backend.getMany(options.principal, [artifactId]);
-    return view ? events.map((progress) => ({ progress, artifact: view, snapshot: false })) : [];
+    return view && !(view instanceof Error) ? events.map((progress) => ({ progress, artifact: view, snapshot: false })) : [];
   };
 
   return new BatchStream(produce, () => {

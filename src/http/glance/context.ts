@@ -26,6 +26,8 @@ export interface FacadeContext {
 export async function loadImage(ctx: FacadeContext, principal: Principal, id: string): Promise<ArtifactView> {
   if (!isUuid(id)) throw imageNotFound(id);
   const [found] = await ctx.backend.getMany(principal, [id.toLowerCase()]);
+  // A backend that may hold the image did not answer: its error (503/504/502), not a 404.
+  if (found instanceof Error) throw found;
   if (!found || found.typeName !== IMAGE_TYPE) throw imageNotFound(id);
   return found;
 }

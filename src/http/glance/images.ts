@@ -23,9 +23,13 @@ export function registerImageRoutes(scope: FastifyInstance, ctx: FacadeContext):
       if (query.marker !== undefined) {
         // Glance answers an unknown (or invisible) marker with 400, not with an empty page.
         const [marker] = isUuid(query.marker) ? await backend.getMany(principal, [query.marker.toLowerCase()]) : [null];
+        if (marker instanceof Error) throw marker;
         if (!marker) throw badRequest(`No image found with ID ${query.marker}`);
       }
       const page = await backend.list(principal, { ...query.request, afterId: query.marker?.toLowerCase() });
+      // Glance clients cannot show a partial failure: they get what the other backends hold
+      // (the operator gets the log line). When every backend fails, list() throws: 503.
+      if (page.warnings) request.log.warn({ warnings: page.warnings }, 'Glance facade: image list without the backends that did not answer');
       const body: Record<string, unknown> = {
         images: page.items.map((item) => toGlanceImage(item, ctx)),
         first: query.first,

@@ -118,8 +118,12 @@ export interface MetadataStore {
 
   /** One list per id, sorted by name then createdAt. */
   getLinks(sourceIds: readonly string[]): Promise<LinkRecord[][]>;
-  /** Adds a link; with `replace`, first removes the source's other links of that name. */
-  insertLink(link: LinkRecord, replace: boolean, event: NewEvent): Promise<StoredEvent>;
+  /**
+   * Adds a link; with `replace`, first removes the source's other links of that name.
+   * LINK_INVALID when the target is not in this store, unless `foreignTarget`: the target
+   * is an artifact of another backend, which the caller has checked.
+   */
+  insertLink(link: LinkRecord, replace: boolean, event: NewEvent, options?: { foreignTarget?: boolean }): Promise<StoredEvent>;
   /** Removes links of that name (only to `targetId` if given); returns how many went. */
   deleteLinks(sourceId: string, name: string, targetId: string | undefined, event: NewEvent): Promise<{ event: StoredEvent; removed: number }>;
 

@@ -245,7 +245,7 @@ export class PostgresMetadataStore implements MetadataStore {
     return groupBy(sourceIds, rows, (l) => l.sourceId);
   }
 
-  async insertLink(link: LinkRecord, replace: boolean, event: NewEvent): Promise<StoredEvent> {
+  async insertLink(link: LinkRecord, replace: boolean, event: NewEvent, options: { foreignTarget?: boolean } = {}): Promise<StoredEvent> {
     return this.write(async (tx) => {
       await tx.bumpRevision(link.sourceId, event);
       if (replace) {
@@ -253,7 +253,7 @@ export class PostgresMetadataStore implements MetadataStore {
       }
       // Links are soft references (no foreign key on the target): a target deleted later
       // leaves a dangling link, but a link must name an existing artifact when it is made.
-      if ((await tx.query('SELECT 1 FROM artifacts WHERE id = $1', [link.targetId])).rowCount === 0) fail('LINK_INVALID', `link target ${link.targetId} does not exist`);
+      if (!options.foreignTarget && (await tx.query('SELECT 1 FROM artifacts WHERE id = $1', [link.targetId])).rowCount === 0) fail('LINK_INVALID', `link target ${link.targetId} does not exist`);
       // An existing identical link stays as it is (with its createdAt): adding it is idempotent.
       await tx.query(
         'INSERT INTO artifact_links (source_id, name, target_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (source_id, name, target_id) DO NOTHING',

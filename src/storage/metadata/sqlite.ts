@@ -205,7 +205,7 @@ export class SqliteMetadataStore implements MetadataStore {
     return groupBy(sourceIds, rows, (l) => l.sourceId);
   }
 
-  async insertLink(link: LinkRecord, replace: boolean, event: NewEvent): Promise<StoredEvent> {
+  async insertLink(link: LinkRecord, replace: boolean, event: NewEvent, options: { foreignTarget?: boolean } = {}): Promise<StoredEvent> {
     return this.write(() => {
       this.bumpRevision(link.sourceId, event);
       if (replace) {
@@ -213,7 +213,7 @@ export class SqliteMetadataStore implements MetadataStore {
       }
       // Links are soft references: a target deleted later leaves a dangling link (resolved as
       // null), but a link must name an existing artifact when it is made.
-      if (!this.stmt('SELECT 1 FROM artifacts WHERE id = ?').get(link.targetId)) fail('LINK_INVALID', `link target ${link.targetId} does not exist`);
+      if (!options.foreignTarget && !this.stmt('SELECT 1 FROM artifacts WHERE id = ?').get(link.targetId)) fail('LINK_INVALID', `link target ${link.targetId} does not exist`);
       // An existing identical link stays as it is (with its createdAt): adding it is idempotent.
       this.stmt('INSERT INTO artifact_links (source_id, name, target_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (source_id, name, target_id) DO NOTHING')
         .run(link.sourceId, link.name, link.targetId, link.createdAt);
