@@ -37,16 +37,12 @@ interface Token {
   expiresAt: number | undefined;
   /** Refresh this long before `expiresAt`. */
   marginMs: number;
-  /** When Swift last accepted it (ms since the epoch); 0 if never. */
-  acceptedAt: number;
 }
 
 /** Methods sent again once when the connection broke before the answer (a PUT is not: it may have landed). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'DELETE']);
 /** How long before expiry a token is renewed (at most; a tenth of its life if that is less). */
 const REFRESH_MARGIN_MS = 60_000;
-/** A token of unknown lifetime not used for this long is tried before a streamed body. */
-const RECHECK_AFTER_MS = 60_000;
 
 /**
  * One Swift account seen through a keep-alive connection pool, with the token kept fresh.
@@ -70,7 +66,7 @@ export class SwiftSession {
     this.#auth = options.auth;
     this.#storageUrl = options.storageUrl?.replace(/\/+$/, '');
     if (options.token !== undefined && this.#storageUrl !== undefined) {
-      this.#token = { value: options.token, storageUrl: this.#storageUrl, expiresAt: undefined, marginMs: 0, acceptedAt: 0 };
+      this.#token = { value: options.token, storageUrl: this.#storageUrl, expiresAt: undefined, marginMs: 0 };
     }
     this.agent = new Agent({ connections: options.connections, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
   }
@@ -94,7 +90,6 @@ export class SwiftSession {
       this.forget(token);
       throw this.rejected();
     }
-    if (res.statusCode < 300) token.acceptedAt = Date.now();
     return res;
   }
 
@@ -104,9 +99,10 @@ export class SwiftSession {
    */
   async stream(req: Omit<SwiftRequest, 'body'> & { body: AsyncIterable<Buffer> }): Promise<SwiftResponse> {
     let token = await this.token();
-    if (token.acceptedAt === 0 || (token.expiresAt === undefined && Date.now() - token.acceptedAt > RECHECK_AFTER_MS)) {
-      // A token never used yet, or one that may have expired unannounced: try it on
-      // something cheap first (a 401 there is answered with a new token).
+    if (token.expiresAt === undefined) {
+      // A token whose lifetime nobody announced (a preset one) may have expired or never
+      // been valid: try it on something cheap first, where a 401 is answered with a new
+      // token. One HEAD per segment, next to a segment's upload.
       const probe = await this.request({ method: 'HEAD', path: '', signal: req.signal });
       await probe.body.dump();
       if (probe.statusCode >= 300) throw this.unexpected(probe.statusCode, 'HEAD account');
@@ -118,7 +114,6 @@ export class SwiftSession {
       this.forget(token);
       throw new VitrineError('UNAVAILABLE', `the Swift blob store "${this.store}" rejected its token during an upload (expired or revoked; the next request gets a new one)`, { store: this.store, status: 401 });
     }
-    if (res.statusCode < 300) token.acceptedAt = Date.now();
     return res;
   }
 
@@ -214,8 +209,6 @@ export class SwiftSession {
       storageUrl,
       expiresAt: lifeMs === undefined ? undefined : Date.now() + lifeMs,
       marginMs: lifeMs === undefined ? 0 : Math.min(REFRESH_MARGIN_MS, lifeMs / 10),
-      // Just issued: as good as accepted.
-      acceptedAt: Date.now(),
     };
     return this.#token;
   }

@@ -22,10 +22,12 @@ export interface SwiftBlobStoreOptions {
   storageUrl?: string;
   /** A preset token, for `storageUrl`. */
   token?: string;
-  /** The container blobs are stored in; created when missing. Letters, digits, `.`, `_`, `-`. */
+  /**
+   * The container blobs are stored in, created when missing: letters, digits, `.`, `_`, `-`.
+   * Large blobs' segments go to the same container under `.segments/`, so that a temp URL
+   * signed with the container's key can read them too.
+   */
   container: string;
-  /** Where large blobs' segments go; created when missing. Default `<container>_segments`. */
-  segmentContainer?: string;
   /** Blobs larger than `bufferBytes` are stored as Static Large Objects of segments this large (the last one smaller). Default 1 GiB, at most 5 GiB. */
   segmentBytes?: number;
   /** The most segments of one blob: Swift's `max_manifest_segments` (default 1000). Caps a blob at segmentBytes × maxSegments. */
@@ -46,17 +48,20 @@ export interface SwiftBlobStoreOptions {
 
 /** `<uuid>` is a plain object, `<uuid>.slo` a Static Large Object manifest. */
 const LOCATION = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(\.slo)?$/;
-/** Segments are `<uuid>/<8-digit index>`, `<uuid>` being their manifest's name without `.slo`. */
-const SEGMENT = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/\d{8}$/;
+/** Segments are `.segments/<uuid>/<8-digit index>`, `<uuid>.slo` being their manifest. */
+const SEGMENTS = '.segments/';
+const SEGMENT = /^\.segments\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/\d{8}$/;
 const CONTAINER = /^[A-Za-z0-9._-]{1,256}$/;
 /** The most a segment body takes from the source at once (slices, never copies). */
 const PIECE_BYTES = MiB;
 const DELETE_CONCURRENCY = 8;
 const OCTETS = 'application/octet-stream';
 
+/** A container listing entry: an object, or (with a delimiter) a `subdir` standing for many. */
 interface ListingEntry {
-  name: string;
-  last_modified: string;
+  name?: string;
+  subdir?: string;
+  last_modified?: string;
 }
 
 interface Segment {
@@ -65,10 +70,6 @@ interface Segment {
   size_bytes: number;
 }
 
-interface Written {
-  container: string;
-  name: string;
-}
 
 /**
  * Blobs in one OpenStack Swift container. Every write creates objects under a fresh UUID
@@ -82,7 +83,6 @@ interface Written {
 export class SwiftBlobStore implements BlobStore {
   private readonly session: SwiftSession;
   private readonly container: string;
-  private readonly segmentContainer: string;
   private readonly segmentBytes: number;
   private readonly maxSegments: number;
   private readonly bufferBytes: number;
@@ -94,7 +94,6 @@ export class SwiftBlobStore implements BlobStore {
   constructor(readonly name: string, options: SwiftBlobStoreOptions) {
     checkOptions(name, options);
     this.container = options.container;
-    this.segmentContainer = options.segmentContainer ?? `${options.container}_segments`;
     this.segmentBytes = options.segmentBytes ?? GiB;
     this.maxSegments = options.maxSegments ?? 1000;
     this.bufferBytes = Math.min(options.bufferBytes ?? 4 * MiB, this.segmentBytes);
@@ -118,7 +117,7 @@ export class SwiftBlobStore implements BlobStore {
   async write(source: Readable, options: BlobWriteOptions = {}): Promise<BlobWriteResult> {
     const { signal } = options;
     const input = new ByteSource(source);
-    const written: Written[] = [];
+    const written: string[] = [];
     const onAbort = () => source.destroy(abortError(signal!));
     try {
       if (signal?.aborted) throw abortError(signal);
@@ -144,7 +143,7 @@ export class SwiftBlobStore implements BlobStore {
     if (!LOCATION.test(location)) fail('NOT_FOUND', 'not a location of this blob store');
     const res = await this.session.request({
       method: 'GET',
-      path: this.objectPath(this.container, location),
+      path: this.objectPath(location),
       ...(range && { headers: { range: `bytes=${range.start}-${range.end}` } }),
     });
     if (res.statusCode === 206 || (res.statusCode === 200 && !range)) return res.body;
@@ -156,7 +155,7 @@ export class SwiftBlobStore implements BlobStore {
 
   async stat(location: string): Promise<number | null> {
     if (!LOCATION.test(location)) return null;
-    const res = await this.session.request({ method: 'HEAD', path: this.objectPath(this.container, location) });
+    const res = await this.session.request({ method: 'HEAD', path: this.objectPath(location) });
     await res.body.dump();
     if (res.statusCode === 404) return null;
     if (res.statusCode !== 200) throw this.session.unexpected(res.statusCode, 'HEAD object');
@@ -165,11 +164,11 @@ export class SwiftBlobStore implements BlobStore {
 
   async delete(location: string): Promise<void> {
     if (!LOCATION.test(location)) return;
-    if (!location.endsWith('.slo')) return this.deleteObject(this.container, location);
+    if (!location.endsWith('.slo')) return this.deleteObject(location);
     // Swift deletes the segments, then the manifest, and reports per object in the body.
     const res = await this.session.request({
       method: 'DELETE',
-      path: this.objectPath(this.container, location),
+      path: this.objectPath(location),
       query: { 'multipart-manifest': 'delete' },
       headers: { accept: 'application/json' },
     });
@@ -184,8 +183,9 @@ export class SwiftBlobStore implements BlobStore {
   }
 
   async *list(): AsyncIterable<string> {
-    for await (const entry of this.listing(this.container)) {
-      if (LOCATION.test(entry.name)) yield entry.name;
+    // The delimiter folds the segments into one `.segments/` entry per page.
+    for await (const entry of this.listing({ delimiter: '/' })) {
+      if (entry.name !== undefined && LOCATION.test(entry.name)) yield entry.name;
     }
   }
 
@@ -201,19 +201,19 @@ export class SwiftBlobStore implements BlobStore {
     let group: { id: string; names: string[]; newest: number } | undefined;
     const settle = async (g: { id: string; names: string[]; newest: number }) => {
       if (g.newest >= cutoff || (await this.stat(`${g.id}.slo`)) !== null) return;
-      await forEachLimited(g.names, DELETE_CONCURRENCY, (name) => this.deleteObject(this.segmentContainer, name));
+      await forEachLimited(g.names, DELETE_CONCURRENCY, (name) => this.deleteObject(name));
       removed++;
     };
     // The listing is sorted by name, so one write's segments come together.
-    for await (const entry of this.listing(this.segmentContainer)) {
-      const id = SEGMENT.exec(entry.name)?.[1];
+    for await (const entry of this.listing({ prefix: SEGMENTS })) {
+      const id = SEGMENT.exec(entry.name ?? '')?.[1];
       if (!id) continue;
       if (group?.id !== id) {
         if (group) await settle(group);
         group = { id, names: [], newest: 0 };
       }
-      group.names.push(entry.name);
-      group.newest = Math.max(group.newest, swiftTime(entry.last_modified));
+      group.names.push(entry.name!);
+      group.newest = Math.max(group.newest, swiftTime(entry.last_modified ?? ''));
     }
     if (group) await settle(group);
     return removed;
@@ -257,23 +257,18 @@ export class SwiftBlobStore implements BlobStore {
 
   private async createContainers(): Promise<void> {
     const key = this.#tempUrlKey;
-    for (const [container, headers] of [
-      [this.container, key ? { 'x-container-meta-temp-url-key': key } : {}],
-      [this.segmentContainer, {}],
-    ] as const) {
-      const res = await this.session.request({ method: 'PUT', path: `/${container}`, headers });
-      await res.body.dump();
-      if (res.statusCode !== 201 && res.statusCode !== 202) throw this.session.unexpected(res.statusCode, 'PUT container');
-    }
+    const res = await this.session.request({ method: 'PUT', path: `/${this.container}`, headers: key ? { 'x-container-meta-temp-url-key': key } : {} });
+    await res.body.dump();
+    if (res.statusCode !== 201 && res.statusCode !== 202) throw this.session.unexpected(res.statusCode, 'PUT container');
   }
 
   /** A blob that fits the buffer: one PUT whose ETag header makes Swift verify the md5. */
-  private async putWhole(id: string, bytes: Buffer, written: Written[], signal: AbortSignal | undefined): Promise<BlobWriteResult> {
+  private async putWhole(id: string, bytes: Buffer, written: string[], signal: AbortSignal | undefined): Promise<BlobWriteResult> {
     const md5 = createHash('md5').update(bytes).digest('hex');
-    written.push({ container: this.container, name: id });
+    written.push(id);
     const res = await this.session.request({
       method: 'PUT',
-      path: this.objectPath(this.container, id),
+      path: this.objectPath(id),
       headers: { 'content-type': OCTETS, etag: md5, 'if-none-match': '*' },
       body: bytes,
       signal,
@@ -286,7 +281,7 @@ export class SwiftBlobStore implements BlobStore {
   }
 
   /** A larger blob: segments streamed one after another, then the manifest that makes it exist. */
-  private async putSegmented(id: string, head: Buffer, input: ByteSource, written: Written[], signal: AbortSignal | undefined): Promise<BlobWriteResult> {
+  private async putSegmented(id: string, head: Buffer, input: ByteSource, written: string[], signal: AbortSignal | undefined): Promise<BlobWriteResult> {
     const segments: Segment[] = [];
     let size = 0;
     let first: Buffer | undefined = head;
@@ -297,8 +292,8 @@ export class SwiftBlobStore implements BlobStore {
           maxBytes: this.maxBlobBytes,
         });
       }
-      const name = `${id}/${String(segments.length + 1).padStart(8, '0')}`;
-      written.push({ container: this.segmentContainer, name });
+      const name = `${SEGMENTS}${id}/${String(segments.length + 1).padStart(8, '0')}`;
+      written.push(name);
       const segment = await this.putSegment(name, first, input, signal);
       segments.push(segment);
       size += segment.size_bytes;
@@ -306,10 +301,10 @@ export class SwiftBlobStore implements BlobStore {
     } while (!(await input.atEnd()));
 
     const manifest = `${id}.slo`;
-    written.push({ container: this.container, name: manifest });
+    written.push(manifest);
     const res = await this.session.request({
       method: 'PUT',
-      path: this.objectPath(this.container, manifest),
+      path: this.objectPath(manifest),
       query: { 'multipart-manifest': 'put' },
       headers: { 'content-type': OCTETS, 'if-none-match': '*', accept: 'application/json' },
       body: JSON.stringify(segments),
@@ -348,7 +343,7 @@ export class SwiftBlobStore implements BlobStore {
     try {
       res = await this.session.stream({
         method: 'PUT',
-        path: this.objectPath(this.segmentContainer, name),
+        path: this.objectPath(name),
         headers: { 'content-type': OCTETS, 'if-none-match': '*' },
         body: body(),
         signal,
@@ -361,28 +356,28 @@ export class SwiftBlobStore implements BlobStore {
     if (res.statusCode !== 201) throw this.session.unexpected(res.statusCode, 'PUT segment');
     const etag = md5.digest('hex');
     if (unquote(header(res, 'etag')) !== etag) throw this.corrupted('PUT segment');
-    return { path: `/${this.segmentContainer}/${name}`, etag, size_bytes: size };
+    return { path: `/${this.container}/${name}`, etag, size_bytes: size };
   }
 
   /** Best effort: whatever is left (Swift unreachable) is found by the sweeps. */
-  private async discard(written: Written[]): Promise<void> {
-    await forEachLimited(written, DELETE_CONCURRENCY, (w) => this.deleteObject(w.container, w.name).catch(() => undefined));
+  private async discard(written: string[]): Promise<void> {
+    await forEachLimited(written, DELETE_CONCURRENCY, (name) => this.deleteObject(name).catch(() => undefined));
   }
 
-  private async deleteObject(container: string, name: string): Promise<void> {
-    const res = await this.session.request({ method: 'DELETE', path: this.objectPath(container, name) });
+  private async deleteObject(name: string): Promise<void> {
+    const res = await this.session.request({ method: 'DELETE', path: this.objectPath(name) });
     await res.body.dump();
     if (res.statusCode !== 204 && res.statusCode !== 404) throw this.session.unexpected(res.statusCode, 'DELETE object');
   }
 
-  /** Every entry of a container, a page at a time (marker paging); nothing if it is missing. */
-  private async *listing(container: string): AsyncIterable<ListingEntry> {
+  /** The container's listing, a page at a time (marker paging); nothing if it is missing. */
+  private async *listing(filter: { prefix?: string; delimiter?: string }): AsyncIterable<ListingEntry> {
     let marker: string | undefined;
     for (;;) {
       const res = await this.session.request({
         method: 'GET',
-        path: `/${container}`,
-        query: { format: 'json', limit: String(this.pageSize), ...(marker !== undefined && { marker }) },
+        path: `/${this.container}`,
+        query: { format: 'json', limit: String(this.pageSize), ...filter, ...(marker !== undefined && { marker }) },
       });
       if (res.statusCode === 404 || res.statusCode === 204) {
         await res.body.dump();
@@ -395,12 +390,13 @@ export class SwiftBlobStore implements BlobStore {
       const page = (await res.body.json()) as ListingEntry[];
       for (const entry of page) yield entry;
       if (page.length < this.pageSize) return;
-      marker = page[page.length - 1].name;
+      const last = page[page.length - 1];
+      marker = last.name ?? last.subdir;
     }
   }
 
-  private objectPath(container: string, name: string): string {
-    return `/${container}/${name}`;
+  private objectPath(name: string): string {
+    return `/${this.container}/${name}`;
   }
 
   private corrupted(operation: string): VitrineError {
@@ -432,9 +428,6 @@ function checkOptions(name: string, o: SwiftBlobStoreOptions): void {
   url('storageUrl', o.storageUrl);
   if (o.token !== undefined && o.token.length === 0) bad('token', 'a non-empty token');
   if (!CONTAINER.test(o.container ?? '')) bad('container', 'a container name of 1 to 256 letters, digits, ".", "_" or "-"');
-  if (o.segmentContainer !== undefined && (!CONTAINER.test(o.segmentContainer) || o.segmentContainer === o.container)) {
-    bad('segmentContainer', 'a container name of 1 to 256 letters, digits, ".", "_" or "-", other than container');
-  }
   int('segmentBytes', o.segmentBytes, 1, SWIFT_MAX_OBJECT_BYTES);
   int('maxSegments', o.maxSegments, 1, 100_000);
   int('bufferBytes', o.bufferBytes, 0, SWIFT_MAX_OBJECT_BYTES);
