@@ -4,24 +4,21 @@ import type { Readable } from 'node:stream';
  * Pulls a Readable in pieces of at most N bytes, so that a write can cut the stream into
  * segments without copying it. It remembers the source's own error (a client that went
  * away), which a failed write reports rather than whatever the HTTP client made of it.
+ *
+ * Chunks are taken one 'data' event at a time, pausing in between. (A Readable's async
+ * iterator calls `read()`, which joins every chunk buffered meanwhile into a new buffer:
+ * a copy of each byte, and RSS growth, whenever Swift is slower than the client.)
  */
 export class ByteSource {
-  private readonly chunks: AsyncIterator<unknown>;
   private pending: Buffer = Buffer.alloc(0);
   private ended = false;
   /** The error the source itself raised, if it did. */
   error: unknown;
 
   constructor(private readonly source: Readable) {
-    this.chunks = source[Symbol.asyncIterator]();
-    // The iterator listens for errors only once read; until then (or after an early
-    // failure) an error, an abort say, must not go unhandled.
+    source.pause();
+    // Between reads nothing listens for errors: an abort meanwhile must not go unhandled.
     source.on('error', ignore);
-  }
-
-  /** Done with the source: its errors are the caller's again. */
-  release(): void {
-    this.source.off('error', ignore);
   }
 
   /** The next bytes, at most `max` of them; null at the end. */
@@ -51,32 +48,78 @@ export class ByteSource {
   }
 
   /** Stops reading: the source is destroyed (what a pipeline does to its source on failure). */
-  async abandon(): Promise<void> {
-    if (this.ended) return;
+  abandon(): void {
     this.ended = true;
-    await this.chunks.return?.().catch(() => undefined);
+    if (!this.source.destroyed) this.source.destroy();
+  }
+
+  /** Done with the source: its errors are the caller's again. */
+  release(): void {
+    this.source.off('error', ignore);
   }
 
   private async fill(): Promise<boolean> {
     while (this.pending.length === 0) {
       if (this.ended) return false;
-      let item: IteratorResult<unknown>;
+      let chunk: Buffer | null;
       try {
-        item = await this.chunks.next();
+        chunk = await this.chunk();
       } catch (err) {
         this.error = err;
         this.ended = true;
         throw err;
       }
-      if (item.done) {
+      if (chunk === null) {
         this.ended = true;
         return false;
       }
-      const value = item.value;
-      this.pending = Buffer.isBuffer(value) ? value : typeof value === 'string' ? Buffer.from(value) : Buffer.from(value as Uint8Array);
+      this.pending = chunk;
     }
     return true;
   }
+
+  /** One chunk as the source pushed it; null at its end. */
+  private chunk(): Promise<Buffer | null> {
+    const s = this.source;
+    if (s.errored) return Promise.reject(s.errored);
+    if (s.readableEnded) return Promise.resolve(null);
+    if (s.destroyed) return Promise.reject(prematureClose());
+    return new Promise((resolve, reject) => {
+      const settle = () => {
+        s.off('data', onData);
+        s.off('end', onEnd);
+        s.off('error', onError);
+        s.off('close', onClose);
+      };
+      const onData = (value: unknown) => {
+        s.pause();
+        settle();
+        resolve(Buffer.isBuffer(value) ? value : typeof value === 'string' ? Buffer.from(value) : Buffer.from(value as Uint8Array));
+      };
+      const onEnd = () => {
+        settle();
+        resolve(null);
+      };
+      const onError = (err: unknown) => {
+        settle();
+        reject(err);
+      };
+      const onClose = () => {
+        settle();
+        if (s.readableEnded) resolve(null);
+        else reject(s.errored ?? prematureClose());
+      };
+      s.on('data', onData);
+      s.on('end', onEnd);
+      s.on('error', onError);
+      s.on('close', onClose);
+      s.resume();
+    });
+  }
+}
+
+function prematureClose(): Error {
+  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
 
 function ignore(): void {}

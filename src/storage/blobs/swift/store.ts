@@ -128,7 +128,7 @@ export class SwiftBlobStore implements BlobStore {
       if (await input.atEnd()) return await this.putWhole(id, head, written, signal);
       return await this.putSegmented(id, head, input, written, signal);
     } catch (err) {
-      await input.abandon();
+      input.abandon();
       await this.discard(written);
       if (input.error !== undefined) throw input.error;
       if (signal?.aborted) throw abortError(signal);
