@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { inspect } from 'node:util';
 import { PassThrough, Readable } from 'node:stream';
 import { VitrineError } from '../../src/domain/errors';
@@ -280,6 +280,22 @@ describe('SwiftBlobStore specifics', () => {
       for (const secret of [swift.key, secretToken]) expect(shown).not.toContain(secret);
     }
     await expect(cases[2].write(Readable.from([bytesOf(10)]))).rejects.toMatchObject({ code: 'UNAVAILABLE', details: { cause: 'ECONNREFUSED' } });
+  });
+
+  it('answers a ping within pingTimeoutMs, with UNAVAILABLE, when Swift accepts connections but never answers', async () => {
+    const held = new Set<Socket>();
+    const silent = createNetServer((socket) => void held.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    const store = newStore({ auth: { url: `http://127.0.0.1:${port}/auth/v1.0`, user: swift.user, key: swift.key }, pingTimeoutMs: 300 });
+    try {
+      // Without its own deadline the ping would wait out the 120 s request timeout (and this test time out).
+      await expect(store.ping()).rejects.toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining('did not answer within 300 ms') });
+    } finally {
+      for (const socket of held) socket.destroy();
+      silent.close();
+      await closeStore(store);
+    }
   });
 
   it('signs temp URLs that read plain and segmented blobs without a token, until tampered with', async () => {

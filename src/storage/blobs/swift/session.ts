@@ -52,7 +52,7 @@ const REFRESH_MARGIN_MS = 60_000;
  * error message or `util.inspect`.
  */
 export class SwiftSession {
-  readonly agent: Agent;
+  private readonly agent: Agent;
   readonly #auth: SwiftV1Auth | undefined;
   readonly #storageUrl: string | undefined;
   #token: Token | undefined;

@@ -44,6 +44,8 @@ export interface SwiftBlobStoreOptions {
   connections?: number;
   /** Longest wait for Swift's answer, or between two pieces of a body. Default 120 s. */
   timeoutMs?: number;
+  /** Longest a `ping` (readiness) waits for authentication and a HEAD of the container. Default 5 s. */
+  pingTimeoutMs?: number;
 }
 
 /** `<uuid>` is a plain object, `<uuid>.slo` a Static Large Object manifest. */
@@ -88,6 +90,7 @@ export class SwiftBlobStore implements BlobStore {
   private readonly bufferBytes: number;
   private readonly graceMs: number;
   private readonly pageSize: number;
+  private readonly pingTimeoutMs: number;
   readonly #tempUrlKey: string | undefined;
   private ready: Promise<void> | undefined;
 
@@ -99,6 +102,7 @@ export class SwiftBlobStore implements BlobStore {
     this.bufferBytes = Math.min(options.bufferBytes ?? 4 * MiB, this.segmentBytes);
     this.graceMs = options.incompleteGraceMs ?? 6 * 3600_000;
     this.pageSize = options.listPageSize ?? 10_000;
+    this.pingTimeoutMs = options.pingTimeoutMs ?? 5_000;
     this.#tempUrlKey = options.tempUrlKey;
     this.session = new SwiftSession(name, {
       auth: options.auth,
@@ -219,12 +223,19 @@ export class SwiftBlobStore implements BlobStore {
     return removed;
   }
 
+  /** Authenticates if needed and HEADs the container (creating it first if need be), within `pingTimeoutMs`. */
   async ping(): Promise<void> {
-    await this.prepare();
-    const res = await this.session.request({ method: 'HEAD', path: `/${this.container}` });
-    await res.body.dump();
-    if (res.statusCode === 404) this.ready = undefined;
-    if (res.statusCode >= 300) throw this.session.unexpected(res.statusCode, 'HEAD container');
+    const checking = this.check();
+    checking.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new VitrineError('UNAVAILABLE', `the Swift blob store "${this.name}" did not answer within ${this.pingTimeoutMs} ms`, { store: this.name })), this.pingTimeoutMs);
+    });
+    try {
+      await Promise.race([checking, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -245,6 +256,15 @@ export class SwiftBlobStore implements BlobStore {
   /** Closes the connection pool. */
   async close(): Promise<void> {
     await this.session.close();
+  }
+
+  private async check(): Promise<void> {
+    await this.prepare();
+    const res = await this.session.request({ method: 'HEAD', path: `/${this.container}` });
+    await res.body.dump();
+    // Deleted behind our back: the next write or ping creates it again.
+    if (res.statusCode === 404) this.ready = undefined;
+    if (res.statusCode >= 300) throw this.session.unexpected(res.statusCode, 'HEAD container');
   }
 
   private prepare(): Promise<void> {
@@ -435,6 +455,7 @@ function checkOptions(name: string, o: SwiftBlobStoreOptions): void {
   int('listPageSize', o.listPageSize, 1, 10_000);
   int('connections', o.connections, 1, 10_000);
   int('timeoutMs', o.timeoutMs, 1, Number.MAX_SAFE_INTEGER);
+  int('pingTimeoutMs', o.pingTimeoutMs, 1, Number.MAX_SAFE_INTEGER);
   if (o.tempUrlKey !== undefined && o.tempUrlKey.length < 16) bad('tempUrlKey', 'a key of at least 16 characters');
 }
 
