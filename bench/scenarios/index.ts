@@ -16,6 +16,7 @@ import { graphqlListScenario } from './graphql-list';
 import { graphqlShowScenario } from './graphql-show';
 import { memoryScenario } from './memory';
 import { subscriptionFanoutScenario } from './subscription-fanout';
+import { swiftBlobScenario } from './swift-blob';
 import type { Scenario } from './types';
 
 export const scenarios: Scenario[] = [
@@ -35,5 +36,7 @@ export const scenarios: Scenario[] = [
   subscriptionFanoutScenario,
   blobUploadScenario,
   blobDownloadScenario,
+  // Its own real Swift (scripts/swift-dev); the store runs in the harness process.
+  swiftBlobScenario,
   coldStartScenario,
 ];
