@@ -33,6 +33,8 @@ import { registerHealthRoutes } from '../http/health';
 import { createLogger, type Logger } from '../observability/logger';
 import { createMetrics, observeHttpRequests } from '../observability/metrics';
 import { FsBlobStore } from '../storage/blobs/fs';
+import type { BlobStore } from '../storage/blobs/port';
+import { SwiftBlobStore } from '../storage/blobs/swift';
 import { PostgresMetadataStore } from '../storage/metadata/postgres';
 import { SqliteMetadataStore } from '../storage/metadata/sqlite';
 import { ensureAdminToken } from './admin-token';
@@ -168,6 +170,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       stopPruning();
       clearInterval(sweepTimer);
       await native?.close();
+      await Promise.all(stores.all().map((s) => (s instanceof SwiftBlobStore ? s.close() : undefined)));
       await hashPool.close();
       await bus.close();
       await store.close();
@@ -330,8 +333,14 @@ async function openEventBus(events: Config['events'], logger: Logger): Promise<{
 
 /** The configured blob stores (one called "fs" unless named stores are configured). */
 function openBlobStores(blobs: Config['blobs']): StoreSet {
-  const named = Object.entries(blobs.stores).map(([name, spec]) => ({ store: new FsBlobStore(name, spec.path), description: spec.description }));
+  const named = Object.entries(blobs.stores).map(([name, spec]) => ({ store: openBlobStore(name, spec), description: spec.description }));
   return new StoreSet(named, blobs.defaultStore, blobs.multistore);
+}
+
+function openBlobStore(name: string, spec: Config['blobs']['stores'][string]): BlobStore {
+  if (spec.driver === 'fs') return new FsBlobStore(name, spec.path);
+  const { driver: _driver, description: _description, auth, ...options } = spec;
+  return new SwiftBlobStore(name, { ...options, ...(auth && { auth: { ...auth } }) });
 }
 
 function importSettings(config: Config): ImportSettings {
@@ -376,7 +385,7 @@ function openMetadataStore(config: Config): MetadataStore {
 async function prepareDirectories(config: Config): Promise<void> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   await mkdir(dirname(config.database.path), { recursive: true, mode: 0o700 });
-  for (const store of Object.values(config.blobs.stores)) await mkdir(store.path, { recursive: true, mode: 0o700 });
+  for (const store of Object.values(config.blobs.stores)) if (store.driver === 'fs') await mkdir(store.path, { recursive: true, mode: 0o700 });
 }
 
 /** Configured tokens, or the generated admin token when none are configured. */

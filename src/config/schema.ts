@@ -100,11 +100,31 @@ const LinkSpecSchema = strict({
 
 const storeName = z.string(expecting('a store name')).regex(/^(?!os_glance_)[a-z][a-z0-9_-]{0,62}$/, expecting('a store name of lower-case letters, digits, _ and - (not starting with os_glance_)'));
 
-const StoreSchema = strict({
-  driver: z.literal('fs', expecting('"fs"')).default('fs'),
+const FsStoreSchema = strict({
+  driver: z.literal('fs', expecting('"fs" or "swift"')).default('fs'),
   path: text(1),
   description: text().optional(),
 });
+
+/** A Swift container (docs/operations.md): v1 auth, or a storage URL with a preset token. */
+const SwiftStoreSchema = strict({
+  driver: z.literal('swift'),
+  description: text().optional(),
+  /** v1 auth (tempauth): `{ url, user: "account:user", key }`. */
+  auth: strict({ url: z.string(expecting('an http(s) URL')).regex(/^https?:\/\/\S+$/, expecting('an http(s) URL')), user: text(1), key: text(1) }).optional(),
+  storageUrl: z.string(expecting('an http(s) URL')).regex(/^https?:\/\/\S+$/, expecting('an http(s) URL')).optional(),
+  token: text(1).optional(),
+  container: z.string(expecting('a container name')).regex(/^[A-Za-z0-9._-]{1,256}$/, expecting('a container name of letters, digits, ".", "_" and "-"')),
+  segmentBytes: int(1).optional(),
+  maxSegments: int(1).optional(),
+  bufferBytes: int(1).optional(),
+  incompleteGraceMs: int(1).optional(),
+  connections: int(1).optional(),
+  timeoutMs: int(1).optional(),
+})
+  .refine((s) => s.auth !== undefined || (s.storageUrl !== undefined && s.token !== undefined), { path: ['auth'], error: 'expected auth, or both storageUrl and token' });
+
+const StoreSchema = z.union([SwiftStoreSchema, FsStoreSchema]);
 
 const TypeSpecSchema = strict({
   name: text(1),
@@ -307,11 +327,13 @@ function databaseOf(d: { driver?: 'sqlite' | 'postgres'; path?: string; url?: st
  * Without named stores there is one store called "fs" (multiple stores off, as a Glance
  * without enabled_backends); with them, the default is the one named or the first.
  */
-function blobsOf(b: { driver: 'fs'; path?: string; stores?: Record<string, { driver: 'fs'; path: string; description?: string }>; defaultStore?: string }, dataDir: string) {
+function blobsOf(b: { driver: 'fs'; path?: string; stores?: Record<string, StoreConfig>; defaultStore?: string }, dataDir: string) {
   const path = b.path ?? join(dataDir, 'blobs');
-  if (b.stores === undefined) return { driver: b.driver, path, multistore: false, defaultStore: 'fs', stores: { fs: { driver: 'fs' as const, path } } };
+  if (b.stores === undefined) return { driver: b.driver, path, multistore: false, defaultStore: 'fs', stores: { fs: { driver: 'fs' as const, path } as StoreConfig } };
   return { driver: b.driver, path, multistore: true, defaultStore: b.defaultStore ?? Object.keys(b.stores)[0], stores: b.stores };
 }
+
+type StoreConfig = z.output<typeof StoreSchema>;
 
 /** The broker a URL names by its scheme. */
 function brokerOf(url: string): 'redis' | 'nats' {

@@ -47,7 +47,9 @@ export class BlobSweeper {
     // Partial writes of live uploads sit in the same place, so only a process that owns the
     // store alone, before it serves, may clear them all.
     let incompleteWrites = 0;
-    if (exclusive) for (const blobStore of this.o.stores.all()) incompleteWrites += await blobStore.sweepIncomplete();
+    for (const blobStore of this.o.stores.all()) {
+      if (exclusive || blobStore.sweepsWhileShared) incompleteWrites += await blobStore.sweepIncomplete();
+    }
     // In exclusive mode every upload in the ledger belongs to a dead process.
     const uploads = await this.o.store.listUploads(exclusive ? undefined : nowIso());
     let expiredUploads = 0;

@@ -15,6 +15,8 @@ const LOCATION = /^[0-9a-f]{2}\/[0-9a-f-]{36}$/;
  * leaves either a complete file or an incomplete one that the start-up sweep removes.
  */
 export class FsBlobStore implements BlobStore {
+  /** Partial writes sit in a folder of their own with no owner: only an exclusive sweep may clear them. */
+  readonly sweepsWhileShared = false;
   private readonly incomplete: string;
   private ready: Promise<void> | undefined;
 

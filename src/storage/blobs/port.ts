@@ -36,5 +36,11 @@ export interface BlobStore {
   list(): AsyncIterable<string>;
   /** Removes leftovers of writes that never finished (a crash mid-upload); returns how many. */
   sweepIncomplete(): Promise<number>;
+  /**
+   * True when `sweepIncomplete` only removes leftovers older than a grace period, so any
+   * instance may run it while others write; false when only a process that owns the store
+   * alone, before it serves, may (it cannot tell a live write from a dead one).
+   */
+  readonly sweepsWhileShared: boolean;
   ping(): Promise<void>;
 }

@@ -83,6 +83,8 @@ interface Segment {
  * that died mid-write are what `sweepIncomplete` removes.
  */
 export class SwiftBlobStore implements BlobStore {
+  /** Segments without a manifest are removed only past the grace period. */
+  readonly sweepsWhileShared = true;
   private readonly session: SwiftSession;
   private readonly container: string;
   private readonly segmentBytes: number;
