@@ -1,18 +1,11 @@
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestApp, type TestApp } from '../helpers/app';
+import { GLANCE, OPENSTACK, parseRows, parseTable, requireClients, runClient, runClientOk } from '../helpers/openstack-clients';
 
-/**
- * The real OpenStack clients from Debian (python3-glanceclient 4.1, python3-openstackclient
- * 6.0; scripts/install-clients) against a Vitrine started here, without Keystone: glance
- * with --os-image-url/--os-auth-token, openstack with the admin_token plugin (it sends
- * the token as X-Auth-Token). A missing client fails the suite: CI installs them.
- */
-const GLANCE = '/usr/bin/glance';
-const OPENSTACK = '/usr/bin/openstack';
+/** The real OpenStack clients against a Vitrine started here (test/helpers/openstack-clients.ts). */
 
 jest.setTimeout(120_000);
 
@@ -22,9 +15,7 @@ let imageFile: string;
 let imageData: Buffer;
 
 beforeAll(async () => {
-  for (const client of [GLANCE, OPENSTACK]) {
-    if (!existsSync(client)) throw new Error(`${client} is missing: run scripts/install-clients (python3-glanceclient, python3-openstackclient)`);
-  }
+  requireClients();
   app = await startTestApp();
   // A fresh HOME per run: glanceclient caches the image schema under ~/.glanceclient.
   home = mkdtempSync(join(tmpdir(), 'vitrine-clients-'));
@@ -38,60 +29,8 @@ afterAll(async () => {
   if (home) rmSync(home, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The client's environment: nothing from ours that could point it elsewhere. */
-function clientEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: home, LANG: 'C.UTF-8', PYTHONWARNINGS: 'ignore', NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' };
-  return env;
-}
-
-/**
- * glanceclient runs with stdin *closed* (`<&-`), not empty: it uploads stdin whenever it is
- * not a terminal, so an open /dev/null would turn every create into a 0-byte upload.
- * openstackclient 6.0 crashes on a closed stdin, so it gets /dev/null and always --file.
- */
-function run(command: string, args: string[]): Promise<Run> {
-  const script = command === GLANCE ? 'exec "$0" "$@" <&-' : 'exec "$0" "$@"';
-  return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', script, command, ...args], { env: clientEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-async function ok(command: string, args: string[]): Promise<string> {
-  const result = await run(command, args);
-  if (result.code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${result.code}\n${result.stderr}\n${result.stdout}`);
-  return result.stdout;
-}
-
-/** glanceclient's "Property | Value" table as an object (wrapped values re-joined). */
-function parseTable(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  let last: string | undefined;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('|')) continue;
-    const [, key, value] = line.split('|').map((cell) => cell.trim());
-    if (key === 'Property' || key === 'ID') continue;
-    if (key) out[(last = key)] = value;
-    else if (last) out[last] += value;
-  }
-  return out;
-}
-
-/** Rows of a glanceclient list table, as arrays of cells. */
-function parseRows(text: string): string[][] {
-  return text.split('\n').filter((l) => l.startsWith('|')).map((l) => l.split('|').slice(1, -1).map((c) => c.trim())).slice(1);
-}
+const run = (command: string, args: string[]) => runClient(home, command, args);
+const ok = (command: string, args: string[]) => runClientOk(home, command, args);
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 
@@ -157,7 +96,7 @@ describe('python-glanceclient (glance)', () => {
     expect(refused.code).toBe(1);
     // Real Glance's HTML escapes the quotes too, and glanceclient prints them escaped.
     expect(refused.stderr).toContain('HTTP 403 Forbidden: Attribute &#x27;os_glance_x&#x27; is reserved.');
-    expect(JSON.parse(parseTable(await ok(GLANCE, v2(['import-info'])))['import-methods'])).toEqual({ description: 'Import methods available.', type: 'array', value: [] });
+    expect(JSON.parse(parseTable(await ok(GLANCE, v2(['import-info'])))['import-methods'])).toEqual({ description: 'Import methods available.', type: 'array', value: ['glance-direct', 'web-download', 'copy-image'] });
     expect(parseRows(await ok(GLANCE, v2(['usage'], 'memberQ')))).toEqual([['image_size_total', '-1', '0'], ['image_count_total', '-1', '0']]);
   });
 });
