@@ -60,7 +60,8 @@ async function client(token: string): Promise<Client> {
   const ws = new WebSocket(`${app.baseUrl.replace(/^http/, 'ws')}/graphql`, PROTOCOL);
   sockets.push(ws);
   const messages: any[] = [];
-  ws.on('message', (data) => messages.push(JSON.parse(String(data))));
+  // The protocol's messages are text frames; a binary one is kept as such, to fail the checks.
+  ws.on('message', (data, isBinary) => messages.push(isBinary ? { type: 'binary frame' } : JSON.parse(String(data))));
   const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
@@ -125,6 +126,7 @@ describe('grouped artifactEvents', () => {
     // The same events, the same bytes for identical subscribers: equal payloads, cursors included.
     expect(a1.next('two')).toEqual(a2.next('3f1c'));
     expect(b1.next('one')).toEqual(b2.next('b-2'));
+    expect([a1, a2, b1, b2].flatMap((c) => c.messages).filter((m) => m.type === 'binary frame')).toEqual([]);
 
     for (const id of [hidden, open, sentinel]) await remove(id);
     await remove(ofB, app.tokens.memberB);
@@ -237,7 +239,7 @@ describe('replay to live, with a slow log read', () => {
         throw new Error('not expected to be too slow');
       },
       send(frame, sent) {
-        seqs.push(JSON.parse(frame).payload.seq);
+        seqs.push(JSON.parse(String(frame)).payload.seq);
         sent?.();
       },
     };

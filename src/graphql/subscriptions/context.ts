@@ -57,10 +57,11 @@ export interface ConnectionHandle {
 /** The connection as the WebSocket transport hands it out: frames can be written to it. */
 export interface SocketHandle extends ConnectionHandle {
   /**
-   * Queues a text frame on the socket (dropped once the socket is closing); `sent` is called
-   * once the frame was handed to the operating system, or with an error.
+   * Queues a text frame (a string, or its UTF-8 bytes) on the socket, dropped once the socket
+   * is closing; `sent` is called once the frame was handed to the operating system, or with
+   * an error.
    */
-  send(frame: string, sent?: (err?: Error) => void): void;
+  send(frame: string | Buffer, sent?: (err?: Error) => void): void;
 }
 
 /**

@@ -268,19 +268,22 @@ class SubscriberGroup {
   }
 }
 
-/** The frames of one batch, built once per distinct operation id (often all the same). */
+/**
+ * The frames of one batch, built once per distinct operation id (often all the same: one id
+ * per client library convention). Encoded once as UTF-8, rather than by each socket's write.
+ */
 class FrameCache {
   private prefix: string | undefined;
-  private frames: string[] = [];
+  private frames: Buffer[] = [];
 
   constructor(private readonly bodies: readonly string[]) {}
 
-  get(prefix: string, index: number): string {
+  get(prefix: string, index: number): Buffer {
     if (prefix !== this.prefix) {
       this.prefix = prefix;
       this.frames = [];
     }
-    return (this.frames[index] ??= `${prefix}${this.bodies[index]}}`);
+    return (this.frames[index] ??= Buffer.from(`${prefix}${this.bodies[index]}}`, 'utf8'));
   }
 }
 

@@ -44,6 +44,8 @@ interface Extra {
   connection: SocketConnection;
 }
 
+const TEXT = Object.freeze({ binary: false });
+
 /** How long shutdown waits for clients to answer the close handshake before cutting them off. */
 const CLOSE_GRACE_MS = 3_000;
 
@@ -135,9 +137,10 @@ class SocketConnection implements SocketHandle {
     this.socket.close(CLOSE.SLOW_CONSUMER.code, CLOSE.SLOW_CONSUMER.reason);
   }
 
-  send(frame: string, sent?: (err?: Error) => void): void {
+  send(frame: string | Buffer, sent?: (err?: Error) => void): void {
     if (this.socket.readyState !== this.socket.OPEN) return sent?.();
-    this.socket.send(frame, sent);
+    // A text frame either way: graphql-transport-ws messages are text.
+    this.socket.send(frame, TEXT, sent);
   }
 }
 
