@@ -42,9 +42,9 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Starts a sequencer and records what it delivers as "kind:name:seq". */
-async function started(): Promise<{ delivered: string[]; seqs: number[]; until: (n: number) => Promise<void> }> {
-  sequencer = new EventSequencer({ bus: heard, log });
+/** Starts a sequencer and records what it delivers as "kind:name". */
+async function started(onLost?: (afterSeq: number, oldest: number) => void): Promise<{ delivered: string[]; seqs: number[]; until: (n: number) => Promise<void> }> {
+  sequencer = new EventSequencer({ bus: heard, log, onLost });
   const delivered: string[] = [];
   const seqs: number[] = [];
   const waiters: (() => void)[] = [];
@@ -107,6 +107,24 @@ describe('EventSequencer', () => {
     await live.create(owner, { typeName: 'images', name: 'after' });
     await out.until(4);
     expect(out.delivered).toEqual(['created:quiet-0', 'created:quiet-1', 'created:quiet-2', 'created:after']);
+  });
+});
+
+describe('EventSequencer and a pruned log', () => {
+  it('reports events pruned before it could deliver them, to its listeners too, and goes on with what the log kept', async () => {
+    const lost: string[] = [];
+    const out = await started((afterSeq, oldest) => lost.push(`after ${afterSeq}, oldest ${oldest}`));
+    let told = 0;
+    sequencer?.onLost(() => told++);
+    const first = await live.create(owner, { typeName: 'images', name: 'heard' });
+    for (let i = 0; i < 5; i++) await unheard.create(owner, { typeName: 'images', name: `gone-${i}` });
+    await store.pruneEvents(2);
+    await live.update(owner, first.id, { name: 'heard-again' });
+    await out.until(4);
+    const kept = await store.readEvents(0, 10);
+    expect(out.delivered).toEqual(['created:heard', 'created:gone-3', 'created:gone-4', 'updated:heard-again']);
+    expect(lost).toEqual([`after ${out.seqs[0]}, oldest ${kept[0].seq}`]);
+    expect(told).toBe(1);
   });
 });
 

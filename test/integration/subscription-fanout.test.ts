@@ -207,6 +207,36 @@ describe('grouped artifactEvents', () => {
   });
 });
 
+describe('keep-alive', () => {
+  it('pings every socket each interval from one shared timer, and terminates one that stops answering', async () => {
+    const quick = await startTestApp({ subscriptions: { keepAliveMs: 160 } });
+    const open = (autoPong: boolean) =>
+      new Promise<{ ws: WebSocket; pings: () => number; closed: Promise<number> }>((resolve, reject) => {
+        const ws = new WebSocket(`${quick.baseUrl.replace(/^http/, 'ws')}/graphql`, PROTOCOL, { autoPong });
+        sockets.push(ws);
+        let pings = 0;
+        ws.on('ping', () => pings++);
+        const closed = new Promise<number>((done) => ws.on('close', (code) => done(code)));
+        ws.once('open', () => {
+          ws.send(JSON.stringify({ type: 'connection_init', payload: { token: quick.tokens.memberA } }));
+          resolve({ ws, pings: () => pings, closed });
+        });
+        ws.once('error', reject);
+      });
+    try {
+      const answering = await Promise.all(Array.from({ length: 20 }, () => open(true)));
+      const silent = await open(false);
+      // Terminated, not closed: no close frame, hence 1006 on this side.
+      expect(await silent.closed).toBe(1006);
+      expect(silent.pings()).toBeGreaterThanOrEqual(1);
+      await until(() => answering.every((s) => s.pings() >= 3), 'pinged three times');
+      expect(answering.every((s) => s.ws.readyState === WebSocket.OPEN)).toBe(true);
+    } finally {
+      await quick.close();
+    }
+  });
+});
+
 /**
  * The switch from replay to live, with the one fault that makes it delicate: a log read
  * that answers late. The read sees the log before an event commits, and answers after the

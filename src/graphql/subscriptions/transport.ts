@@ -241,13 +241,20 @@ function coded(message: string, code: string): GraphQLError {
 }
 
 /**
- * Pings every socket every `intervalMs`; a socket that has not answered by the next round is
- * dead. One timer for the whole server, rather than one per socket.
+ * Pings every socket every `intervalMs`; a socket that has not answered by its next ping is
+ * dead. One timer for the whole server rather than one per socket, spread over the interval
+ * in slices (each socket belongs to one), so that ten thousand pings never go out in one
+ * burst that would hold up an event on its way to the same sockets.
  */
+const HEARTBEAT_SLICES = 16;
+const SLICE = Symbol('heartbeat slice');
+type Watched = WebSocket & { [SLICE]?: number };
+
 class Heartbeat {
   private readonly unanswered = new WeakSet<WebSocket>();
   private readonly timer: NodeJS.Timeout | undefined;
   private readonly answered: (this: WebSocket) => void;
+  private next = 0;
 
   constructor(wss: WebSocketServer, intervalMs: number) {
     const unanswered = this.unanswered;
@@ -255,8 +262,11 @@ class Heartbeat {
       unanswered.delete(this);
     };
     if (intervalMs <= 0) return;
+    let tick = 0;
     this.timer = setInterval(() => {
-      for (const socket of wss.clients) {
+      const slice = tick++ % HEARTBEAT_SLICES;
+      for (const socket of wss.clients as Set<Watched>) {
+        if (socket[SLICE] !== slice) continue;
         if (unanswered.has(socket)) {
           socket.terminate();
           continue;
@@ -264,12 +274,14 @@ class Heartbeat {
         unanswered.add(socket);
         socket.ping();
       }
-    }, intervalMs);
+    }, Math.max(1, Math.floor(intervalMs / HEARTBEAT_SLICES)));
     this.timer.unref();
   }
 
-  watch(socket: WebSocket): void {
-    if (this.timer) socket.on('pong', this.answered);
+  watch(socket: Watched): void {
+    if (!this.timer) return;
+    socket[SLICE] = this.next++ % HEARTBEAT_SLICES;
+    socket.on('pong', this.answered);
   }
 
   stop(): void {
