@@ -8,9 +8,15 @@
 // from the moment the mutation / trigger is sent. Rounds = events, interleaved
 // (a Vitrine event, then a bare one). The clients live in 2 child processes
 // (bench/lib/ws-fleet*.ts), raw `ws` sockets speaking graphql-transport-ws.
+// All subscribers send the same document with the same operation id ("1"), so
+// Vitrine serves them as one group (docs/subscriptions.md) and encodes one
+// frame per event; the reference client (BENCH_WS_IMPL=graphql-ws) gives every
+// subscription its own id, hence one frame per subscriber. The 1-minute load
+// average before and after the events is logged and kept in the report.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 
 import { rssBytes, sleep, startService, waitForHttp, type Service } from '../lib/proc';
@@ -105,6 +111,8 @@ export const subscriptionFanoutScenario: Scenario = {
     const fit = Math.min(soft - 512, Math.floor((ports - 2_000) / 2));
     const n = Math.max(1, Math.min(wanted, fit));
     ctx.log(`  ulimit -n in spawned processes: soft ${soft}, hard ${hard}; ${ports} ephemeral ports; N = ${n}${n < wanted ? ` (wanted ${wanted}, does not fit)` : ''}; clients: ${impl}`);
+    // The machine may be shared: the load before and after says how much the figures can be trusted.
+    const loadBefore = loadavg()[0];
     if (n < wanted) ctx.note(`subscription.fanout ran with N = ${n} subscribers instead of ${wanted}: ulimit -n is ${soft} (hard ${hard}) and ${ports} ephemeral ports; each side needs N sockets in its server and N/${CHILDREN} per client process, 2N ports.`);
     const events = ctx.opts.quick ? 5 : 10;
     const timeoutMs = ctx.opts.quick ? 30_000 : 90_000;
@@ -207,6 +215,8 @@ export const subscriptionFanoutScenario: Scenario = {
           ctx.log(`  event ${k}/${events} ${s.label}: p50 ${e.p50.toFixed(1)} ms, p99 ${e.p99.toFixed(1)} ms, last ${e.max.toFixed(1)} ms${e.missing ? `, ${e.missing} missing` : ''} (client CPU ${e.clientCpuMs.toFixed(0)} ms)`);
         }
       }
+      const loadAfter = loadavg()[0];
+      ctx.log(`  1-minute load average: ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after the events`);
       const unexpected = (await f.close('v')) + (await f.close('b'));
       if (unexpected) ctx.note(`subscription.fanout: ${unexpected} client sockets were closed by a server during the run.`);
 
@@ -219,6 +229,7 @@ export const subscriptionFanoutScenario: Scenario = {
         ulimitNofile: { soft, hard },
         eventBytes: payloadBytes,
         events,
+        loadAverage: { before: +loadBefore.toFixed(2), after: +loadAfter.toFixed(2) },
         sides: [vs, bs].map((s) => ({ ...s, events: s.events.map((e) => ({ p50: +e.p50.toFixed(2), p99: +e.p99.toFixed(2), max: +e.max.toFixed(2), clientCpuMs: Math.round(e.clientCpuMs) })) })),
       };
       const rssRow: Row = {

@@ -1,4 +1,5 @@
 import { VitrineError } from '../domain/errors';
+import type { Subscription } from './port';
 
 /** What the Redis and NATS buses share: their options, and how they fail. */
 export interface BrokerBusOptions {
@@ -51,9 +52,13 @@ export async function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: (
   }
 }
 
-/** Connection state as seen by the bus, reported once per change. */
+/**
+ * Connection state as seen by the bus, reported once per change: to the options' `onEvent`
+ * (the operator's log) and to the bus's `onReconnect` listeners (subscribers catching up).
+ */
 export class ConnectionState {
   private up = true;
+  private readonly reconnectListeners = new Set<() => void>();
 
   constructor(private readonly onEvent: BrokerBusOptions['onEvent']) {}
 
@@ -65,5 +70,24 @@ export class ConnectionState {
     if (up === this.up) return;
     this.up = up;
     this.onEvent?.(up ? { kind: 'reconnected' } : { kind: 'disconnected', ...(error && { error }) });
+    if (!up) return;
+    for (const listener of [...this.reconnectListeners]) {
+      try {
+        listener();
+      } catch {
+        // A failing listener must not keep the others from catching up; it reports its own errors.
+      }
+    }
+  }
+
+  onReconnect(listener: () => void): Subscription {
+    // A wrapper per call, so registering the same function twice gives two registrations.
+    const entry = () => listener();
+    this.reconnectListeners.add(entry);
+    return { unsubscribe: () => void this.reconnectListeners.delete(entry) };
+  }
+
+  clear(): void {
+    this.reconnectListeners.clear();
   }
 }

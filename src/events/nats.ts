@@ -105,6 +105,10 @@ export class NatsEventBus implements EventBus {
     return this.fanOut.add(handler);
   }
 
+  onReconnect(listener: () => void): Subscription {
+    return this.state.onReconnect(listener);
+  }
+
   /** Resolves on a round trip to the server; rejects at once while disconnected. */
   async ping(): Promise<void> {
     if (this.closing || this.connection.isClosed()) throw brokerUnavailable('NATS', 'the bus is closed', this.options.url);
@@ -118,6 +122,7 @@ export class NatsEventBus implements EventBus {
   async close(): Promise<void> {
     this.closing ??= (async () => {
       this.fanOut.clear();
+      this.state.clear();
       this.subscription?.unsubscribe();
       // close() drops what is still buffered; nothing is worth waiting for on shutdown.
       await this.connection.close();

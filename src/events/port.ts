@@ -38,6 +38,13 @@ export interface EventBus {
   publish(message: BusMessage): Promise<void>;
   subscribe(handler: (message: BusMessage) => void): Subscription;
   close(): Promise<void>;
+  /**
+   * Broker buses: calls `listener` each time the connection to the broker is back (and
+   * resubscribed) after an outage. Whatever was published meanwhile never reaches this
+   * instance, so a listener re-reads the lifecycle events it needs from the durable log.
+   * The in-process bus has no outages and leaves this out.
+   */
+  onReconnect?(listener: () => void): Subscription;
 }
 
 /**

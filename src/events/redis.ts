@@ -104,6 +104,10 @@ export class RedisEventBus implements EventBus {
     return this.fanOut.add(handler);
   }
 
+  onReconnect(listener: () => void): Subscription {
+    return this.state.onReconnect(listener);
+  }
+
   /** Resolves when both connections answer; rejects at once while either is reconnecting. */
   async ping(): Promise<void> {
     if (this.closing) throw brokerUnavailable('Redis', 'the bus is closed', this.options.url);
@@ -118,6 +122,7 @@ export class RedisEventBus implements EventBus {
   async close(): Promise<void> {
     this.closing ??= (async () => {
       this.fanOut.clear();
+      this.state.clear();
       await Promise.all([this.quit(this.publisher), this.quit(this.subscriber)]);
     })();
     return this.closing;

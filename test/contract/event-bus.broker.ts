@@ -189,5 +189,30 @@ export function brokerBusContract(fixture: BrokerFixture): void {
       expect(onDirect.seqs()).toEqual([1, 2, 3]);
       expect(events.seen).toEqual(['disconnected', 'reconnected']);
     });
+
+    it('tells its onReconnect listeners once per reconnection (so they can re-read the log), until they unsubscribe', async () => {
+      const events = connectionEvents();
+      const proxied = await fixture.open({ url: proxy.urlFor(fixture.url), channel: freshChannel(), onEvent: events.onEvent });
+      opened.push(proxied);
+      const calls: string[] = [];
+      const first = proxied.onReconnect?.(() => calls.push(`first after ${events.seen.join(',')}`));
+      proxied.onReconnect?.(() => calls.push('second'));
+      expect(first).toBeDefined();
+
+      proxy.cut();
+      await events.until('disconnected');
+      expect(calls).toEqual([]);
+      proxy.restore();
+      await events.until('reconnected');
+      // Listeners hear of it after the bus is subscribed again, as 'reconnected' reports.
+      expect(calls).toEqual(['first after disconnected,reconnected', 'second']);
+
+      first?.unsubscribe();
+      proxy.cut();
+      await events.until('disconnected', 2);
+      proxy.restore();
+      await events.until('reconnected', 2);
+      expect(calls).toEqual(['first after disconnected,reconnected', 'second', 'second']);
+    });
   });
 }

@@ -4,26 +4,21 @@ import { canRead, type Principal } from '../../domain/policy';
 import type { EventBus, EventLog } from '../../events/port';
 import type { StoredEvent } from '../../storage/metadata/port';
 import { BatchStream } from './batch-stream';
-import type { ConnectionHandle, Delivery } from './context';
+import type { ArtifactEventFilter, ConnectionHandle, Delivery } from './context';
 import { DeliveryQueue } from './delivery-queue';
 
 /**
- * The source of `artifactEvents`: live events from the bus, preceded (with a cursor) by a
- * replay of the durable log, filtered per subscriber and authorised at delivery time.
+ * The source of `artifactEvents` for one subscriber on its own: live events, preceded (with
+ * a cursor) by a replay of the durable log, filtered and authorised at delivery time, i.e.
+ * when the consumer pulls them. The WebSocket transport delivers through `fanout.ts`
+ * instead, which shares that work between identical subscribers; this is the plain
+ * graphql-js `subscribe` path, and the reference for the semantics both keep.
  *
- * No gaps, no duplicates: the bus subscription starts before the log is read, so an event
+ * No gaps, no duplicates: the live subscription starts before the log is read, so an event
  * committed meanwhile is either in the log or in the queue (the backend publishes after
  * commit); queued events the replay already covered (seq ≤ the last replayed seq) are skipped.
  */
-export type ArtifactEventKind = StoredEvent['kind'];
-
-export interface ArtifactEventFilter {
-  ids?: readonly string[];
-  typeNames?: readonly string[];
-  owners?: readonly string[];
-  names?: readonly string[];
-  kinds?: readonly ArtifactEventKind[];
-}
+export type { ArtifactEventFilter, ArtifactEventKind } from './context';
 
 export interface ArtifactEventPayload extends Delivery {
   event: StoredEvent;
@@ -32,7 +27,8 @@ export interface ArtifactEventPayload extends Delivery {
 export interface ArtifactEventSourceOptions {
   principal: Principal;
   backend: ArtifactBackend;
-  bus: EventBus;
+  /** Live events: the bus, or better the process's EventSequencer (gap-free, in seq order). */
+  bus: Pick<EventBus, 'subscribe'>;
   log: EventLog;
   connection: ConnectionHandle;
   filter: ArtifactEventFilter;
@@ -42,7 +38,7 @@ export interface ArtifactEventSourceOptions {
 }
 
 /** Events per log read and per access check. */
-const BATCH = 200;
+export const BATCH = 200;
 
 export function matchesFilter(filter: ArtifactEventFilter, event: StoredEvent): boolean {
   return (
@@ -73,10 +69,7 @@ export async function artifactEventSource(options: ArtifactEventSourceOptions): 
   try {
     if (options.afterSeq !== undefined) {
       replayedUpTo = options.afterSeq;
-      const oldest = await options.log.oldestSeq();
-      if (oldest !== null && options.afterSeq < oldest - 1) {
-        fail('CURSOR_EXPIRED', `the event log no longer holds the events after this cursor (oldest kept: ${oldest}); subscribe again without \`after\``);
-      }
+      await requireReplayable(options.log, options.afterSeq);
     }
   } catch (err) {
     release();
@@ -113,12 +106,20 @@ export async function artifactEventSource(options: ArtifactEventSourceOptions): 
   return new BatchStream(produce, release);
 }
 
+/** CURSOR_EXPIRED when the log no longer holds every event after `afterSeq`. */
+export async function requireReplayable(log: EventLog, afterSeq: number): Promise<void> {
+  const oldest = await log.oldestSeq();
+  if (oldest !== null && afterSeq < oldest - 1) {
+    fail('CURSOR_EXPIRED', `the event log no longer holds the events after this cursor (oldest kept: ${oldest}); subscribe again without \`after\``);
+  }
+}
+
 /**
  * Keeps the events the subscriber may read now: live artifacts through one batched
  * `getMany`; deleted ones by their snapshot (members are gone with the artifact, so only
  * owner, public and community visibility, and admins, qualify).
  */
-async function authorize(principal: Principal, backend: ArtifactBackend, events: StoredEvent[]): Promise<ArtifactEventPayload[]> {
+export async function authorize(principal: Principal, backend: ArtifactBackend, events: StoredEvent[]): Promise<ArtifactEventPayload[]> {
   const liveIds = [...new Set(events.filter((e) => e.kind !== 'deleted').map((e) => e.artifactId))];
   const views = new Map<string, ArtifactView>();
   if (liveIds.length > 0) {

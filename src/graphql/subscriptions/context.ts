@@ -1,6 +1,9 @@
+import type { DocumentNode } from 'graphql';
 import type { ArtifactView } from '../../backends/port';
 import { fail } from '../../domain/errors';
+import type { Principal } from '../../domain/policy';
 import type { EventBus, EventLog } from '../../events/port';
+import type { StoredEvent } from '../../storage/metadata/port';
 import type { GraphQLContext } from '../context';
 
 /**
@@ -10,8 +13,38 @@ import type { GraphQLContext } from '../context';
 export interface EventFeed {
   bus: EventBus;
   log: EventLog;
-  /** Undelivered events one subscription may hold. */
+  /** Undelivered events one subscription (or one group of identical ones) may hold. */
   queueLimit: number;
+  /** The lifecycle events of this process, gap-free and in seq order (an EventSequencer). */
+  events?: Pick<EventBus, 'subscribe'>;
+  /** Shared delivery of `artifactEvents` to identical subscribers (an ArtifactEventFanout). */
+  fanout?: ArtifactEventDelivery;
+}
+
+export type ArtifactEventKind = StoredEvent['kind'];
+
+export interface ArtifactEventFilter {
+  ids?: readonly string[];
+  typeNames?: readonly string[];
+  owners?: readonly string[];
+  names?: readonly string[];
+  kinds?: readonly ArtifactEventKind[];
+}
+
+export interface JoinRequest {
+  principal: Principal;
+  filter: ArtifactEventFilter;
+  afterSeq?: number;
+  operation: OperationRef;
+  connection: SocketHandle;
+}
+
+export interface ArtifactEventDelivery {
+  /**
+   * Adds a subscriber; the returned iterator yields nothing (frames go straight to the
+   * socket) and ends when the subscription does. CURSOR_EXPIRED for a pruned cursor.
+   */
+  join(request: JoinRequest): Promise<AsyncIterableIterator<never>>;
 }
 
 export interface ConnectionHandle {
@@ -21,9 +54,34 @@ export interface ConnectionHandle {
   closeTooSlow(): void;
 }
 
+/** The connection as the WebSocket transport hands it out: frames can be written to it. */
+export interface SocketHandle extends ConnectionHandle {
+  /**
+   * Queues a text frame (a string, or its UTF-8 bytes) on the socket, dropped once the socket
+   * is closing; `sent` is called once the frame was handed to the operating system, or with
+   * an error.
+   */
+  send(frame: string | Buffer, sent?: (err?: Error) => void): void;
+}
+
+/**
+ * The graphql-ws operation a subscription context belongs to: its id, which `next` frames
+ * written straight to the socket carry, and what determines its results (the document's
+ * text, operation name and variables), so identical subscriptions can share one execution.
+ */
+export interface OperationRef {
+  id: string;
+  query: string;
+  operationName?: string | null;
+  variables?: Record<string, unknown> | null;
+  document: DocumentNode;
+}
+
 export interface SubscriptionContext extends GraphQLContext {
   feed: EventFeed;
-  connection: ConnectionHandle;
+  connection: SocketHandle;
+  /** Set by the WebSocket transport; without it, each subscription executes on its own. */
+  operation?: OperationRef;
 }
 
 /**

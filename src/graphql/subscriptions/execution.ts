@@ -11,8 +11,11 @@ import {
   type GraphQLSchema,
   type ValidationRule,
 } from 'graphql';
-import { createLoaders } from '../context';
+import type { ArtifactBackend } from '../../backends/port';
+import type { Principal } from '../../domain/policy';
+import { createLoaders, type GraphQLContext } from '../context';
 import type { Delivery, SubscriptionContext } from './context';
+import { GroupMember } from './fanout';
 
 /**
  * Parsing, validation and execution for the WebSocket transport, with the same limits as
@@ -50,6 +53,30 @@ export function parseAndValidate(schema: GraphQLSchema, query: string, rules: Do
   });
 }
 
+/**
+ * `parseAndValidate` with its successes remembered by query text (the schema and rules are
+ * fixed per server): identical subscriptions share one DocumentNode instead of each holding
+ * its own tree of nodes and tokens, and are parsed and validated once. Failures are not
+ * kept, so a flood of bad documents cannot fill the cache.
+ */
+export function cachedParseAndValidate(schema: GraphQLSchema, rules: DocumentRules, maxEntries = 256): (query: string) => DocumentNode | GraphQLError[] {
+  const documents = new Map<string, DocumentNode>();
+  return (query) => {
+    const known = documents.get(query);
+    if (known) {
+      // Most recently used last: the first entry is the one to evict.
+      documents.delete(query);
+      documents.set(query, known);
+      return known;
+    }
+    const result = parseAndValidate(schema, query, rules);
+    if (Array.isArray(result)) return result;
+    documents.set(query, result);
+    if (documents.size > maxEntries) documents.delete(documents.keys().next().value as string);
+    return result;
+  };
+}
+
 function coded(message: string, code: string, from?: GraphQLError): GraphQLError {
   return new GraphQLError(message, { nodes: from?.nodes, source: from?.source, positions: from?.positions, extensions: { code } });
 }
@@ -57,14 +84,16 @@ function coded(message: string, code: string, from?: GraphQLError): GraphQLError
 /**
  * graphql-js's `subscribe`, except that each event executes with a context of its own:
  * fresh loaders for the subscriber's principal, primed with the artifact authorised at
- * delivery, so no event sees data cached by an earlier one.
+ * delivery, so no event sees data cached by an earlier one. A grouped subscription
+ * (`fanout.ts`) is returned as it is: its group executes and writes the events itself.
  */
 export async function subscribeWithEventContexts(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
   const source = await createSourceEventStream(args);
   if (!(Symbol.asyncIterator in source)) return source as ExecutionResult;
+  if (source instanceof GroupMember) return source;
   const events = source as AsyncIterableIterator<Delivery>;
   const base = args.contextValue as SubscriptionContext;
-  const run = (payload: Delivery) => execute({ ...args, rootValue: payload, contextValue: eventContext(base, payload) }) as Promise<ExecutionResult>;
+  const run = (payload: Delivery) => execute({ ...args, rootValue: payload, contextValue: { ...base, ...eventContext(base.principal, base.backend, payload) } }) as Promise<ExecutionResult>;
   const stream: AsyncIterableIterator<ExecutionResult> = {
     async next(): Promise<IteratorResult<ExecutionResult>> {
       const step = await events.next();
@@ -85,8 +114,9 @@ export async function subscribeWithEventContexts(args: ExecutionArgs): Promise<A
   return stream;
 }
 
-function eventContext(base: SubscriptionContext, payload: Delivery): SubscriptionContext {
-  const loaders = createLoaders(base.principal, base.backend);
+/** A context for one event: fresh loaders, primed with the artifact authorised at delivery. */
+export function eventContext(principal: Principal, backend: ArtifactBackend, payload: Delivery): GraphQLContext {
+  const loaders = createLoaders(principal, backend);
   if (payload.artifact && !payload.snapshot) loaders.artifact.prime(payload.artifact.id, payload.artifact);
-  return { ...base, loaders };
+  return { principal, backend, loaders };
 }

@@ -60,15 +60,20 @@ export const subscriptionResolvers = {
     artifactEvents: {
       subscribe: async (_root: unknown, args: Args, context: GraphQLContext) => {
         const ctx = asSubscriptionContext(context);
+        const filter = eventFilter(args.filter as FilterInput | null);
+        const afterSeq = typeof args.after === 'string' ? decodeEventCursor(args.after) : undefined;
+        const { feed, operation } = ctx;
+        // Over WebSocket: delivered with every identical subscriber at once.
+        if (feed.fanout && operation) return feed.fanout.join({ principal: ctx.principal, filter, afterSeq, operation, connection: ctx.connection });
         return artifactEventSource({
           principal: ctx.principal,
           backend: ctx.backend,
-          bus: ctx.feed.bus,
-          log: ctx.feed.log,
+          bus: feed.events ?? feed.bus,
+          log: feed.log,
           connection: ctx.connection,
-          filter: eventFilter(args.filter as FilterInput | null),
-          afterSeq: typeof args.after === 'string' ? decodeEventCursor(args.after) : undefined,
-          queueLimit: ctx.feed.queueLimit,
+          filter,
+          afterSeq,
+          queueLimit: feed.queueLimit,
         });
       },
       resolve: passThrough,
