@@ -77,6 +77,11 @@ export const ERRORS = {
   // server side
   CONFIG_INVALID: { status: 500, summary: 'The configuration is invalid.' },
   UNAVAILABLE: { status: 503, summary: 'A dependency is not available.' },
+
+  // upstream services a backend proxies (a Glance); `details.backend` names the backend
+  UPSTREAM_UNAVAILABLE: { status: 503, summary: 'A backend\'s upstream service refused or dropped the connection, failed (5xx), or its circuit breaker is open.' },
+  UPSTREAM_TIMEOUT: { status: 504, summary: 'A backend\'s upstream service did not answer in time.' },
+  UPSTREAM_REJECTED: { status: 502, summary: 'A backend\'s upstream service gave an answer Vitrine cannot interpret.' },
   INTERNAL: { status: 500, summary: 'An unexpected error; details are in the server log.' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
