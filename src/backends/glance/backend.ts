@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { LinkRecord, MemberRecord, MemberStatus, Status, Visibility } from '../../domain/artifact';
 import { MEMBER_STATUSES } from '../../domain/artifact';
 import type { TypeRegistry } from '../../domain/builtin-types';
@@ -51,6 +52,9 @@ export interface GlanceBackendOptions {
   paging?: PageLimits;
 }
 
+/** How often a failed upload's image is read while Glance rolls it back, and how long Glance may take to start on it. */
+const ROLLBACK_POLL_MS = 25;
+const ROLLBACK_START_MS = 2_000;
 /** Glance's api_limit_max. */
 const GLANCE_MAX_LIMIT = 1000;
 const IMAGE_BLOB = 'image';
@@ -369,15 +373,20 @@ export class GlanceBackend implements ArtifactBackend {
     });
     try {
       const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
-      if (declared !== undefined) {
-        headers['content-length'] = String(declared);
-        headers['x-openstack-image-size'] = String(declared);
-      }
-      try {
-        await this.client.empty(this.request(principal, 'PUT', `${imagePath(image.id)}/file`, { headers, body: outgoing.stream, upload: true, signal }), [204]);
-      } catch (err) {
-        // Our side's reason (client gone, over the cap, digest mismatch) explains the upstream failure it caused.
-        throw outgoing.cause() ?? err;
+      if (declared !== undefined) headers['x-openstack-image-size'] = String(declared);
+      // Chunked, even when the size is known: the wire must be able to stop short without ending.
+      const put = this.client.empty(this.request(principal, 'PUT', `${imagePath(image.id)}/file`, { headers, body: outgoing.stream, upload: true }), [204]);
+      const outcome = await Promise.race([put.then(() => 'done' as const, (err: unknown) => ({ err })), outgoing.failed.then((cause) => ({ cause }))]);
+      if (outcome !== 'done') {
+        const cause = outgoing.cause();
+        if (cause) {
+          if (outgoing.sent()) await this.rollBack(principal, image.id, () => outgoing.abort());
+          outgoing.abort();
+          await put.catch(() => undefined);
+          // Our side's reason (client gone, over the cap, mismatch) explains the upstream failure it caused.
+          throw cause;
+        }
+        throw 'err' in outcome ? outcome.err : outcome.cause;
       }
       const after = await this.loadImage(principal, image.id);
       const blob = imageBlob(after, this.downloadUrl(after.id)) ?? fail('UPSTREAM_REJECTED', `backend ${this.name}: Glance accepted the data but the image shows none (status ${after.status})`, { backend: this.name });
@@ -385,9 +394,29 @@ export class GlanceBackend implements ArtifactBackend {
       return { artifact: after, blob };
     } catch (err) {
       outgoing.stop();
+      outgoing.abort();
       progress.finish('failed', outgoing.bytes(), err instanceof VitrineError ? err.message : 'unexpected error');
       throw err;
     }
+  }
+
+  /**
+   * Our side of an upload failed after bytes went out to Glance: wait until Glance is
+   * working on it (the image is `saving`), break it off, and wait until Glance has put the
+   * image back, so the caller's error means "nothing happened", as with the native
+   * backend. Best effort and bounded (a failing read ends the wait).
+   */
+  private async rollBack(principal: Principal, id: string, abort: () => void): Promise<void> {
+    const started = performance.now();
+    const deadline = started + this.options.timeouts.requestMs;
+    const status = () => this.getImage(principal, id).then((image) => image?.status, () => undefined);
+    try {
+      const startBy = Math.min(deadline, started + ROLLBACK_START_MS);
+      for (let s = await status(); s === 'queued' && performance.now() < startBy; s = await status()) await sleep(ROLLBACK_POLL_MS);
+    } finally {
+      abort();
+    }
+    for (let s = await status(); s === 'saving' && performance.now() < deadline; s = await status()) await sleep(ROLLBACK_POLL_MS);
   }
 
   async openBlob(principal: Principal, requested: BlobTarget): Promise<BlobContent> {

@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { finished, pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { finished, PassThrough, pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { fail, VitrineError } from '../../domain/errors';
 import type { UploadMeta } from '../port';
 import { UploadMeter } from '../shared/meter';
@@ -8,7 +8,9 @@ import { UploadMeter } from '../shared/meter';
  * The body of an upload on its way to Glance, with constant memory: the shared meter (cap,
  * progress), then a check that holds back the last chunk until the end, so a body that is
  * shorter than announced or does not match its announced digests never completes upstream:
- * the request to Glance fails instead and Glance puts the image back to queued.
+ * the request to Glance is broken off instead and Glance puts the image back to queued.
+ * (Glance 25.1 does not verify x-openstack-image-size: ending the body early but cleanly
+ * would store a truncated image.)
  */
 const MD5_HEX = /^[0-9a-f]{32}$/;
 const SHA512_HEX = /^[0-9a-f]{128}$/;
@@ -55,23 +57,58 @@ class EndCheck extends Transform {
   }
 }
 
-export interface OutgoingUpload {
-  /** What to send to Glance. */
-  stream: Readable;
-  /** Bytes read from the client so far. */
-  bytes(): number;
-  /** Why the upload failed on our side (client gone, over the cap, mismatch), if it did. */
-  cause(): Error | undefined;
-  /** Stops reading the client's body (which is never destroyed: its owner answers and drains it). */
-  stop(err?: Error): void;
+/** The stream undici reads with 'data' events, once it has written the headers; `sent` tells whether body bytes went out. */
+class Wire extends PassThrough {
+  sent = false;
+
+  constructor() {
+    super({ highWaterMark: 1 << 16 });
+    // Count only what a consumer takes: a listener of our own would start the flow by itself.
+    const watch = (event: string | symbol) => {
+      if (event !== 'data') return;
+      this.off('newListener', watch);
+      this.on('data', () => (this.sent = true));
+    };
+    this.on('newListener', watch);
+  }
 }
 
+export interface OutgoingUpload {
+  /** What to send to Glance. It never errors or ends early: on failure it just stops, until `abort()`. */
+  stream: Readable;
+  /** Resolves with the reason once our side fails (client gone, over the cap, size or digest mismatch). */
+  failed: Promise<Error>;
+  /** Whether body bytes went out to Glance (so Glance has, or soon will have, started on the upload). */
+  sent(): boolean;
+  /** Bytes read from the client so far. */
+  bytes(): number;
+  /** Why our side failed, if it did. */
+  cause(): Error | undefined;
+  /** Breaks off the request to Glance (undici then drops the connection). */
+  abort(): void;
+  /** Stops reading the client's body (which is never destroyed: its owner answers and drains it). */
+  stop(): void;
+}
+
+/**
+ * A failure does not break off the request to Glance at once: the caller first lets Glance
+ * reach the upload (so that Glance is the one that rolls the image back), then aborts.
+ * Breaking off at once would leave Glance working through what it had buffered, the image
+ * `saving` for a while after the error was reported.
+ */
 export function outgoingUpload(body: Readable, meta: UploadMeta, declared: number | undefined, cap: number, run: {
   progressIntervalMs: number;
   onProgress: (bytes: number, elapsedMs: number) => void;
   signal?: AbortSignal;
 }): OutgoingUpload {
   let cause: Error | undefined;
+  let reportFailure!: (err: Error) => void;
+  const failed = new Promise<Error>((resolve) => (reportFailure = resolve));
+  const fail = (err: Error) => {
+    if (cause) return;
+    cause = err;
+    reportFailure(err);
+  };
   const meter = new UploadMeter({
     cap,
     overCap: () => declared !== undefined
@@ -82,22 +119,35 @@ export function outgoingUpload(body: Readable, meta: UploadMeta, declared: numbe
     onProgress: run.onProgress,
   });
   const check = new EndCheck(meta, declared, () => meter.bytes);
-  const stop = (err?: Error) => {
-    if (err) cause ??= err;
+  const wire = new Wire();
+  const stop = () => {
     body.unpipe(meter);
-    meter.destroy(cause);
+    meter.destroy();
   };
-  const clientGone = () => stop(new VitrineError('BAD_INPUT', 'the client closed the connection before the upload finished'));
+  const clientGone = () => {
+    fail(new VitrineError('BAD_INPUT', 'the client closed the connection before the upload finished'));
+    stop();
+  };
   // Piped, not pipelined: a failure must not destroy the client's request, whose answer is still due.
   body.pipe(meter);
   const unwatch = finished(body, (err) => {
     if (err) clientGone();
   });
   pipeline(meter, check, (err) => {
-    if (err) cause ??= err;
+    if (err) fail(cause ?? err);
     unwatch();
     run.signal?.removeEventListener('abort', clientGone);
   });
+  // Piped: an error upstream leaves the wire open (and idle), it only ends with a complete, verified body.
+  check.pipe(wire);
   run.signal?.addEventListener('abort', clientGone, { once: true });
-  return { stream: check, bytes: () => meter.bytes, cause: () => cause, stop };
+  return {
+    stream: wire,
+    failed,
+    sent: () => wire.sent,
+    bytes: () => meter.bytes,
+    cause: () => cause,
+    abort: () => wire.destroy(cause ?? new Error('upload aborted')),
+    stop,
+  };
 }
