@@ -201,7 +201,7 @@ export class GlanceBackend implements ArtifactBackend {
         return null;
       }
       if (answer.status !== 200) throw await this.client.answerError(answer);
-      return imageView(this.name, await answer.body.json());
+      return imageView(this.name, await this.client.readJson(answer));
     });
   }
 
@@ -297,7 +297,7 @@ export class GlanceBackend implements ArtifactBackend {
         return [];
       }
       if (answer.status !== 200) throw await this.client.answerError(answer);
-      return membersOf(this.name, await answer.body.json());
+      return membersOf(this.name, await this.client.readJson(answer));
     }));
     const byId = new Map(shared.map((id, i) => [id, lists[i]]));
     return images.map((image) => (image ? byId.get(image.id) ?? [] : []));
@@ -481,7 +481,7 @@ export class GlanceBackend implements ArtifactBackend {
         return [];
       }
       if (answer.status !== 200) throw await this.client.answerError(answer);
-      return storesOf(this.name, await answer.body.json());
+      return storesOf(this.name, await this.client.readJson(answer));
     });
   }
 

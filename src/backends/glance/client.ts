@@ -95,13 +95,18 @@ export class GlanceClient {
   async json(request: GlanceRequest, ok: readonly number[], codes?: StatusCodes): Promise<unknown> {
     return this.exchange(request, async (answer) => {
       if (!ok.includes(answer.status)) throw await this.answerError(answer, codes);
-      const text = await readText(answer.body, MAX_JSON_BYTES, this.backend);
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        throw upstreamRejected(this.backend, `Glance answered ${request.method} ${request.path} with a body that is not JSON`);
-      }
+      return this.readJson(answer);
     });
+  }
+
+  /** The answer's body as JSON (at most 64 MiB), or UPSTREAM_REJECTED. */
+  async readJson(answer: GlanceAnswer): Promise<unknown> {
+    const text = await readText(answer.body, MAX_JSON_BYTES, this.backend);
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw upstreamRejected(this.backend, `Glance answered HTTP ${answer.status} with a body that is not JSON`);
+    }
   }
 
   /** An answer without a body worth reading (204 for actions and deletes). */
