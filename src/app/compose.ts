@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { FederatedBackend, type FederationMember } from '../backends/federation/backend';
+import { GlanceBackend } from '../backends/glance/backend';
 import { NativeBackend } from '../backends/native/backend';
 import { HashPool } from '../backends/native/hasher';
 import type { ImportSettings } from '../backends/native/imports';
@@ -101,7 +102,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   let sweepTimer: NodeJS.Timeout | undefined;
   try {
     await store.migrate();
-    const { backend, native } = await openBackends(config, { store, bus, stores, hashPool, logger, types }, options.extraBackends);
+    const { backend, native, close: closeBackends } = await openBackends(config, { store, bus, stores, hashPool, logger, types }, options.extraBackends);
     // The embedded SQLite store belongs to this process alone: whatever upload the ledger
     // still holds, and whatever bytes nothing references, a dead process left behind. A
     // shared store (PostgreSQL) may hold live uploads of other instances: leases decide.
@@ -169,7 +170,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     server.addHook('onClose', async () => {
       stopPruning();
       clearInterval(sweepTimer);
-      await native?.close();
+      await closeBackends();
       await Promise.all(stores.all().map((s) => (s instanceof SwiftBlobStore ? s.close() : undefined)));
       await hashPool.close();
       await bus.close();
@@ -218,7 +219,7 @@ interface SharedParts {
  * are handed over as one FederatedBackend, in configuration order. The native backend takes
  * its configured name, which every artifact it serves carries.
  */
-async function openBackends(config: Config, shared: SharedParts, extra: AppOptions['extraBackends']): Promise<{ backend: ArtifactBackend; native?: NativeBackend }> {
+async function openBackends(config: Config, shared: SharedParts, extra: AppOptions['extraBackends']): Promise<{ backend: ArtifactBackend; native?: NativeBackend; close: () => Promise<void> }> {
   const federated = config.backends.length > 1 || extra !== undefined;
   let federation: FederatedBackend | undefined;
   const parts: BackendParts = {
@@ -234,14 +235,18 @@ async function openBackends(config: Config, shared: SharedParts, extra: AppOptio
   });
   if (extra) members.push(...(await extra(parts)));
   const native = members.find((m): m is FederationMember & { backend: NativeBackend } => m.backend instanceof NativeBackend)?.backend;
-  if (!federated) return { backend: members[0].backend, native };
+  // Native: stops its import runner; Glance: closes its connection pool.
+  const close = async () => {
+    for (const { backend } of members) if (backend instanceof NativeBackend || backend instanceof GlanceBackend) await backend.close();
+  };
+  if (!federated) return { backend: members[0].backend, native, close };
   federation = new FederatedBackend({
     members,
     types: shared.types,
     paging: config.paging,
     home: config.backends.find((b) => b.driver === 'native')?.name,
   });
-  return { backend: federation, native };
+  return { backend: federation, native, close };
 }
 
 function openNativeBackend(name: string, config: Config, shared: SharedParts, parts: BackendParts): NativeBackend {
@@ -268,19 +273,28 @@ function openNativeBackend(name: string, config: Config, shared: SharedParts, pa
   });
 }
 
-/**
- * A `driver: "glance"` backend. INTEGRATION POINT: replace the body with
- * `return { backend: new GlanceBackend({ name: spec.name, url: spec.url, identity: spec.identity,
- * timeouts: spec.timeouts, retries: spec.retries, breaker: spec.breaker, connections: spec.connections,
- * types: parts.types, bus: parts.bus, progressIntervalMs: config.dataPlane.progressIntervalMs,
- * blobPathPrefix: parts.blobPathPrefix, allowPrivateUrls: config.dataPlane.allowPrivateUrls }),
- * typeNames: ['images'] };` once src/backends/glance/ is merged.
- */
+/** A `driver: "glance"` backend: a real Glance v2 proxied (docs/glance-backend.md); it serves images only. */
 function openGlanceBackend(spec: GlanceBackendConfig, config: Config, parts: BackendParts): FederationMember {
-  void config;
-  void parts;
-  return fail('CONFIG_INVALID', `backend ${spec.name}: glance backends are not wired yet`);
+  const backend = new GlanceBackend({
+    name: spec.name,
+    url: spec.url,
+    identity: spec.identity,
+    timeouts: spec.timeouts,
+    retries: spec.retries,
+    breaker: spec.breaker,
+    connections: spec.connections,
+    types: parts.types,
+    bus: parts.bus,
+    progressIntervalMs: config.dataPlane.progressIntervalMs,
+    blobPathPrefix: parts.blobPathPrefix,
+    allowPrivateUrls: config.dataPlane.allowPrivateUrls,
+    // Glance pages hold at most 1000 images; the federation reads short pages further.
+    paging: { defaultPageSize: Math.min(parts.paging.defaultPageSize, GLANCE_MAX_PAGE), maxPageSize: Math.min(parts.paging.maxPageSize, GLANCE_MAX_PAGE) },
+  });
+  return { backend, typeNames: ['images'] };
 }
+
+const GLANCE_MAX_PAGE = 1000;
 
 /** The durable event log that subscriptions resume from, read through its port. */
 function eventLogOf(store: MetadataStore): EventLog {

@@ -14,6 +14,12 @@ export interface Principal {
   projectId: string;
   userId: string;
   roles: readonly Role[];
+  /**
+   * The token the caller presented, for backends that forward it upstream (a Glance in
+   * `token` identity mode). Set by the HTTP edge as a non-enumerable property, so logging
+   * or serializing a principal never writes it out.
+   */
+  readonly token?: string;
 }
 
 export function isAdmin(p: Principal): boolean {

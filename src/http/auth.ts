@@ -27,8 +27,15 @@ export function createAuthenticator(grants: readonly TokenGrant[]): Authenticate
     if (token === undefined) throw new VitrineError('UNAUTHENTICATED', 'no token: send Authorization: Bearer <token> or X-Auth-Token: <token>');
     const principal = byDigest.get(digest(token));
     if (!principal) throw new VitrineError('UNAUTHENTICATED', 'the token is not valid');
-    return principal;
+    return withToken(principal, token);
   };
+}
+
+/** The principal carrying the presented token (non-enumerable: never logged or serialized). */
+function withToken(principal: Principal, token: string): Principal {
+  const out = { projectId: principal.projectId, userId: principal.userId, roles: principal.roles };
+  Object.defineProperty(out, 'token', { value: token, enumerable: false });
+  return Object.freeze(out);
 }
 
 /** The Authorization bearer token if present, else X-Auth-Token. */

@@ -1,7 +1,7 @@
 import type { ArtifactView } from '../../src/backends/port';
 import { glanceRange } from '../../src/http/glance/data';
 import { errorFormat } from '../../src/http/glance/errors';
-import { fromGlanceImage, toGlanceImage } from '../../src/http/glance/image-json';
+import { fromGlanceImage, toGlanceImage } from '../../src/domain/glance-image';
 import { splitQuoted } from '../../src/http/glance/listing';
 
 /** The facade's pure pieces: the image mapping both ways, webob's Accept choice, quoting, ranges. */

@@ -11,12 +11,13 @@ import { isAdmin, requireWrite, type Principal } from '../../domain/policy';
 import { assertEditable } from '../../domain/rules';
 import { isBlobField, requireField, type ArtifactTypeDef, type FieldDef } from '../../domain/types';
 import { assertPublicAddresses, hostOf, parseExternalUrl } from '../../domain/urls';
-import type { EventBus, ProgressEvent } from '../../events/port';
+import type { EventBus } from '../../events/port';
 import type { ByteLimit, MetadataStore, StoredEvent, UploadRecord } from '../../storage/metadata/port';
 import type { ArtifactView, BlobContent, BlobTarget, BlobView, ExternalBlobRequest, UploadMeta, UploadResult } from '../port';
 import { artifactWrite, restoreWrite, transitionWrite } from './blob-writes';
 import type { Digests, HashPool } from './hasher';
-import { UploadMeter } from './meter';
+import { UploadMeter } from '../shared/meter';
+import { ProgressReporter, subjectOf } from '../shared/progress';
 import { quotaLimit } from './quotas';
 import type { StoreSet } from './stores';
 import { HEADER_BYTES, virtualSizeOf } from './virtual-size';
@@ -422,33 +423,6 @@ export class BlobService {
   }
 }
 
-/** Throttled progress of one upload on the bus; progress is best-effort and never fails an upload. */
-class ProgressReporter {
-  private readonly startedAt = performance.now();
-  private lastBytes = 0;
-
-  constructor(private readonly bus: EventBus, private readonly artifact: ArtifactRecord, private readonly subject: string, private readonly total: number | null) {}
-
-  report(bytes: number, elapsedMs: number): void {
-    this.lastBytes = bytes;
-    const rate = elapsedMs > 0 ? (bytes * 1000) / elapsedMs : 0;
-    const eta = this.total !== null && rate > 0 ? Math.max(0, (this.total - bytes) / rate) : null;
-    this.send({ bytes, ratePerSecond: rate, etaSeconds: eta, done: false });
-  }
-
-  /** The last event of an upload; a failed one reports the bytes last seen. */
-  finish(outcome: 'succeeded' | 'failed', bytes = this.lastBytes, error?: string): void {
-    const elapsedMs = performance.now() - this.startedAt;
-    const rate = elapsedMs > 0 ? (bytes * 1000) / elapsedMs : 0;
-    this.send({ bytes, ratePerSecond: rate, etaSeconds: outcome === 'succeeded' ? 0 : null, done: true, outcome, ...(error && { error }) });
-  }
-
-  private send(fields: Pick<ProgressEvent, 'bytes' | 'ratePerSecond' | 'etaSeconds' | 'done' | 'outcome' | 'error'>): void {
-    const event: ProgressEvent = { kind: 'uploadProgress', artifactId: this.artifact.id, owner: this.artifact.owner, subject: this.subject, total: this.total, at: nowIso(), ...fields };
-    this.bus.publish({ topic: 'progress', event }).catch(() => undefined);
-  }
-}
-
 export type UploadMode = 'upload' | 'stage';
 
 /** Every stored copy of a blob's bytes: the primary location first. */
@@ -461,10 +435,6 @@ export function copiesOf(blob: Pick<BlobRecord, 'store' | 'location' | 'copies'>
 function readableCopy(blob: BlobRecord, stores: StoreSet): BlobCopy {
   const copies = copiesOf(blob);
   return copies.find((c) => stores.has(c.store)) ?? fail('UNAVAILABLE', `no configured store holds the bytes (they are in ${copies.map((c) => c.store).join(', ')})`);
-}
-
-export function subjectOf(target: Pick<BlobTarget, 'field' | 'key'>): string {
-  return target.key ? `${target.field}/${target.key}` : target.field;
 }
 
 function blobField(type: ArtifactTypeDef, name: string): FieldDef {

@@ -118,5 +118,6 @@ export async function subscribeWithEventContexts(args: ExecutionArgs): Promise<A
 export function eventContext(principal: Principal, backend: ArtifactBackend, payload: Delivery): GraphQLContext {
   const loaders = createLoaders(principal, backend);
   if (payload.artifact && !payload.snapshot) loaders.artifact.prime(payload.artifact.id, payload.artifact);
-  return { principal, backend, loaders };
+  // Federation warnings of listings are not reported over WebSocket (docs/federation.md).
+  return { principal, backend, loaders, warnings: [] };
 }

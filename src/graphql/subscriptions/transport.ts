@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { execute, getOperationAST, getVariableValues, GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { execute, getOperationAST, getVariableValues, GraphQLError, type DocumentNode, type GraphQLFormattedError, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { handleProtocols, makeServer, type Context, type SubscribePayload } from 'graphql-ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ArtifactBackend } from '../../backends/port';
@@ -233,6 +233,11 @@ class OperationContext implements SubscriptionContext {
 
   get loaders(): Loaders {
     return (this.made ??= createLoaders(this.principal, this.backend));
+  }
+
+  /** Federation warnings of listings are not reported over WebSocket: each use gets a throwaway list. */
+  get warnings(): GraphQLFormattedError[] {
+    return [];
   }
 }
 

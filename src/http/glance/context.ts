@@ -3,7 +3,7 @@ import type { ArtifactBackend, ArtifactView } from '../../backends/port';
 import { isUuid } from '../../domain/ids';
 import type { Principal } from '../../domain/policy';
 import { imageNotFound } from './errors';
-import { IMAGE_TYPE } from './image-json';
+import { IMAGE_TYPE } from '../../domain/glance-image';
 import type { ListLimits } from './listing';
 import type { GlanceSchemas } from './schemas';
 

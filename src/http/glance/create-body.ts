@@ -2,7 +2,7 @@ import type { CreateRequest } from '../../backends/port';
 import type { Visibility } from '../../domain/artifact';
 import { badRequest, forbidden } from './errors';
 import { isObject } from './body';
-import { IMAGE_TYPE } from './image-json';
+import { IMAGE_TYPE } from '../../domain/glance-image';
 import { checkAgainstSchema } from './schema-check';
 import type { JsonSchema } from './schemas';
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { notFound } from './errors';
 import type { FacadeContext } from './context';
-import { IMAGE_TYPE } from './image-json';
+import { IMAGE_TYPE } from '../../domain/glance-image';
 import { principalOf, resource } from './router';
 
 /** Schemas and the /v2/info documents (Glance schemas.py, discovery.py). */

@@ -7,7 +7,7 @@ import { mediaType, readJson } from './body';
 import { baseUrl, loadImage, param, rawQuery, type FacadeContext } from './context';
 import { parseCreateBody } from './create-body';
 import { badRequest, forbidden, GlanceHttpError, notFound } from './errors';
-import { imageHref, toGlanceImage } from './image-json';
+import { imageHref, toGlanceImage } from '../../domain/glance-image';
 import { parseImageListQuery } from './listing';
 import { applyPatch, parsePatch, patchDialect, patchToChange } from './patch';
 import { principalOf, resource } from './router';

@@ -7,7 +7,7 @@ import { loadImage, param, type FacadeContext } from './context';
 import { discardBeforeAnswer } from '../drain';
 import { uploadMeta } from './data';
 import { badRequest, conflict, glanceError, notFound } from './errors';
-import { glanceTime } from './image-json';
+import { glanceTime } from '../../domain/glance-image';
 import { principalOf, requestIdFor, resource } from './router';
 
 /**

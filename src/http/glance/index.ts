@@ -5,7 +5,7 @@ import type { FacadeContext } from './context';
 import { registerDataRoutes } from './data';
 import { registerDiscoveryRoutes } from './discovery';
 import { notFound } from './errors';
-import { IMAGE_TYPE } from './image-json';
+import { IMAGE_TYPE } from '../../domain/glance-image';
 import { registerImageRoutes } from './images';
 import { registerImportRoutes } from './imports';
 import type { ListLimits } from './listing';

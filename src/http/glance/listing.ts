@@ -3,7 +3,7 @@ import { IMAGE_STATUSES, VISIBILITIES, type MemberStatus, type Status } from '..
 import type { FieldOps, FilterSpec, TimeOps } from '../../domain/filters';
 import { isUuid } from '../../domain/ids';
 import { badRequest } from './errors';
-import { IMAGE_TYPE } from './image-json';
+import { IMAGE_TYPE } from '../../domain/glance-image';
 
 /**
  * `GET /v2/images` query parameters, with Glance's semantics (images.py

@@ -6,7 +6,7 @@ import { isAdmin, type Principal } from '../../domain/policy';
 import { isObject, readJson } from './body';
 import { loadImage, param, type FacadeContext } from './context';
 import { badRequest, conflict, forbidden, notFound } from './errors';
-import { glanceTime } from './image-json';
+import { glanceTime } from '../../domain/glance-image';
 import { principalOf, resource } from './router';
 
 /**

@@ -2,7 +2,7 @@ import type { UpdateRequest } from '../../backends/port';
 import type { Visibility } from '../../domain/artifact';
 import { badRequest, conflict, forbidden, glanceError } from './errors';
 import { isObject } from './body';
-import type { GlanceImage } from './image-json';
+import type { GlanceImage } from '../../domain/glance-image';
 import { checkAgainstSchema } from './schema-check';
 import type { JsonSchema } from './schemas';
 

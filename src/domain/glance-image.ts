@@ -1,5 +1,4 @@
-import type { ArtifactRecord, FieldValue, ImageStatus, Visibility } from '../../domain/artifact';
-import type { ArtifactView } from '../../backends/port';
+import type { ArtifactRecord, FieldValue, ImageStatus, Visibility } from './artifact';
 
 /**
  * The one mapping between Vitrine's image records and Glance's image JSON (Glance
@@ -86,7 +85,7 @@ export interface FromGlanceOptions {
 }
 
 /** The inverse of `toGlanceImage`, for images read from a real Glance. */
-export function fromGlanceImage(image: GlanceImage, options: FromGlanceOptions): ArtifactView {
+export function fromGlanceImage(image: GlanceImage, options: FromGlanceOptions): ArtifactRecord & { backend: string } {
   const fields: Record<string, FieldValue> = {};
   for (const field of IMAGE_FIELDS) {
     const value = image[field];

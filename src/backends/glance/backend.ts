@@ -1,0 +1,567 @@
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { LinkRecord, MemberRecord, MemberStatus, Status, Visibility } from '../../domain/artifact';
+import { MEMBER_STATUSES } from '../../domain/artifact';
+import type { TypeRegistry } from '../../domain/builtin-types';
+import { fail, VitrineError } from '../../domain/errors';
+import { resolveSort } from '../../domain/filters';
+import { IMAGE_TYPE } from '../../domain/glance-image';
+import { isUuid, parseId } from '../../domain/ids';
+import { nextStatus } from '../../domain/lifecycle';
+import { cursorEncoder, planPage, type PageLimits } from '../../domain/paging';
+import { isAdmin, requireWrite, type Principal } from '../../domain/policy';
+import { validateVisibility } from '../../domain/rules';
+import { requireField, type ArtifactTypeDef } from '../../domain/types';
+import type { EventBus } from '../../events/port';
+import type {
+  ArtifactBackend, ArtifactPage, ArtifactView, BlobContent, BlobSweepReport, BlobTarget, BlobView, ByteSpan, CreateRequest, ExternalBlobRequest,
+  ImportRequest, ListRequest, StatusAction, StoreView, TaskView, UpdateRequest, UploadMeta, UploadResult, UsageView,
+} from '../port';
+import { ProgressReporter } from '../shared/progress';
+import { createBody, JSON_PATCH, patchFor } from './changes';
+import { GlanceClient, type GlanceRequest, type GlanceTimeouts, type Method } from './client';
+import { identityHeaders, type IdentityMode } from './identity';
+import { glanceFilter, glanceSort, keysetOf, MAX_IDS_PER_QUERY, reverseGlanceSort } from './query';
+import { imageBlob, imagesOf, imageView, memberOf, membersOf, storesOf, taskOf, tasksOf } from './shapes';
+import { checkAnnounced, outgoingUpload } from './upload';
+
+export interface GlanceBackendOptions {
+  /** The backend's name in configuration, e.g. 'legacy'; ArtifactView.backend carries it. */
+  name: string;
+  /** http://host:port of the Glance API (without /v2). */
+  url: string;
+  /** The registry; this backend serves its `images` type only. */
+  types: TypeRegistry;
+  /** Where upload progress (and later import progress) events go. */
+  bus: EventBus;
+  /** How the caller's identity reaches Glance (see identity.ts). */
+  identity: IdentityMode;
+  timeouts: GlanceTimeouts;
+  /** Extra attempts for idempotent reads (GET), with jittered backoff. */
+  retries: number;
+  /** Consecutive upstream failures that open the circuit breaker, and how long it stays open. */
+  breaker: { failures: number; resetMs: number };
+  /** Keep-alive connections to Glance. */
+  connections: number;
+  progressIntervalMs: number;
+  /** Where the data plane serves blobs (BlobView.downloadUrl), as for the native backend. */
+  blobPathPrefix: string;
+  /** For the web-download pre-check of image imports (later). */
+  allowPrivateUrls: boolean;
+  /** Page sizes; Glance itself caps a page at 1000. Default 25 and 1000. */
+  paging?: PageLimits;
+}
+
+/** How often a failed upload's image is read while Glance rolls it back, and how long Glance may take to start on it. */
+const ROLLBACK_POLL_MS = 25;
+const ROLLBACK_START_MS = 2_000;
+/** Glance's api_limit_max. */
+const GLANCE_MAX_LIMIT = 1000;
+const IMAGE_BLOB = 'image';
+
+/**
+ * An ArtifactBackend that proxies a real Glance v2: every image of that Glance, read and
+ * written through Glance's own API with the caller's identity, so Glance's policy and
+ * visibility rules apply. Reads are batched (`id=in:`), filters and sorts pushed down,
+ * image data streamed both ways without buffering. Costs, caveats and the error mapping:
+ * docs/glance-backend.md.
+ */
+export class GlanceBackend implements ArtifactBackend {
+  readonly name: string;
+  readonly types: TypeRegistry;
+  private readonly client: GlanceClient;
+  private readonly imageType: ArtifactTypeDef;
+  private readonly paging: PageLimits;
+
+  constructor(private readonly options: GlanceBackendOptions) {
+    this.name = options.name;
+    this.types = options.types;
+    this.imageType = options.types.get(IMAGE_TYPE);
+    this.paging = options.paging ?? { defaultPageSize: 25, maxPageSize: GLANCE_MAX_LIMIT };
+    if (this.paging.maxPageSize > GLANCE_MAX_LIMIT) fail('CONFIG_INVALID', `backend ${options.name}: Glance pages hold at most ${GLANCE_MAX_LIMIT} images`);
+    this.client = new GlanceClient({
+      backend: options.name,
+      url: options.url,
+      timeouts: options.timeouts,
+      retries: options.retries,
+      breaker: options.breaker,
+      connections: options.connections,
+    });
+  }
+
+  /** The circuit breaker's state, for health reports. */
+  get breakerState(): 'closed' | 'open' | 'halfOpen' {
+    return this.client.breaker.state;
+  }
+
+  /** Closes the connection pool (at shutdown). */
+  close(): Promise<void> {
+    return this.client.close();
+  }
+
+  // ---- reads ---------------------------------------------------------------------------
+
+  /**
+   * One `GET /v2/images?id=in:…` per 150 ids (with visibility=all and member_status=all, so
+   * everything the caller may see by id is listed), one more for os_hidden images if some
+   * ids are still missing, then `GET /v2/images/{id}` for what no list shows (killed images,
+   * ids that do not exist), a few at a time.
+   */
+  async getMany(principal: Principal, ids: readonly string[]): Promise<(ArtifactView | null)[]> {
+    const found = new Map<string, ArtifactView>();
+    const missing = () => [...new Set(ids.filter((id) => isUuid(id)).map((id) => id.toLowerCase()))].filter((id) => !found.has(id));
+    for (const hidden of [false, true]) {
+      const wanted = missing();
+      if (wanted.length === 0) break;
+      const batches = chunks(wanted, MAX_IDS_PER_QUERY);
+      const pages = await mapLimit(batches, this.options.connections, (batch) => this.listImages(principal, [
+        ['id', `in:${batch.join(',')}`], ['visibility', 'all'], ['member_status', 'all'], ['os_hidden', String(hidden)], ['limit', String(batch.length)],
+      ]));
+      for (const view of pages.flat()) found.set(view.id.toLowerCase(), view);
+    }
+    const rest = missing();
+    const single = await mapLimit(rest, this.options.connections, (id) => this.getImage(principal, id));
+    single.forEach((view) => view && found.set(view.id.toLowerCase(), view));
+    return ids.map((id) => found.get(id.toLowerCase()) ?? null);
+  }
+
+  async list(principal: Principal, request: ListRequest): Promise<ArtifactPage> {
+    const type = this.imageType;
+    const sort = resolveSort(type, request.sort);
+    const sortParam = glanceSort(sort, this.name);
+    const plan = planPage(sort, request, this.paging);
+    let marker = plan.position?.id;
+    if (request.afterId !== undefined) {
+      if (request.after != null || request.before != null || request.last != null) fail('CURSOR_INVALID', 'afterId pages forward only: pass it without after, before or last');
+      marker = parseId(request.afterId, 'afterId');
+    }
+    const otherType = request.typeName !== undefined && this.types.get(request.typeName).name !== type.name;
+    const filter = glanceFilter(type, request.filter, this.name);
+    const hadPosition = marker !== undefined;
+    if (otherType || filter.nothing) {
+      return { items: [], cursors: [], hasNextPage: plan.backward && hadPosition, hasPreviousPage: !plan.backward && hadPosition, totalCount: async () => 0 };
+    }
+    const { rows, more } = await this.page(principal, filter.params, plan.backward ? reverseGlanceSort(sortParam) : sortParam, plan.size, marker);
+    if (plan.backward) rows.reverse();
+    const encode = cursorEncoder(sort);
+    return {
+      items: rows,
+      cursors: rows.map((r) => encode(keysetOf(sort, r))),
+      hasNextPage: plan.backward ? hadPosition : more,
+      hasPreviousPage: plan.backward ? more : hadPosition,
+      totalCount: () => this.count(principal, filter.params),
+    };
+  }
+
+  /** One page after `marker` (Glance's keyset marker), and whether more follow. */
+  private async page(principal: Principal, params: [string, string][], sort: string, size: number, marker: string | undefined): Promise<{ rows: ArtifactView[]; more: boolean }> {
+    const after: [string, string][] = marker !== undefined ? [['marker', marker]] : [];
+    const rows = await this.listImages(principal, [...params, ['sort', sort], ['limit', String(Math.min(size + 1, GLANCE_MAX_LIMIT))], ...after]);
+    if (rows.length > size) return { rows: rows.slice(0, size), more: true };
+    if (size + 1 > GLANCE_MAX_LIMIT && size > 0 && rows.length === size) {
+      // A full page of Glance's largest size: one more image tells whether another page exists.
+      const probe = await this.listImages(principal, [...params, ['sort', sort], ['limit', '1'], ['marker', rows[rows.length - 1].id]]);
+      return { rows, more: probe.length > 0 };
+    }
+    return { rows, more: false };
+  }
+
+  /**
+   * Glance has no count: page through the whole filter at Glance's largest page size
+   * (one call per 1000 images, each costing Glance about as much as listing them).
+   */
+  private async count(principal: Principal, params: [string, string][]): Promise<number> {
+    let total = 0;
+    let marker: string | undefined;
+    for (;;) {
+      const rows = await this.listImages(principal, [...params, ['sort', 'created_at:desc,id:desc'], ['limit', String(GLANCE_MAX_LIMIT)], ...(marker ? [['marker', marker] as [string, string]] : [])]);
+      total += rows.length;
+      if (rows.length < GLANCE_MAX_LIMIT) return total;
+      marker = rows[rows.length - 1].id;
+    }
+  }
+
+  private async listImages(principal: Principal, params: [string, string][]): Promise<ArtifactView[]> {
+    const withMarker = params.some(([k]) => k === 'marker');
+    try {
+      return imagesOf(this.name, await this.client.json(this.request(principal, 'GET', '/v2/images', { query: new URLSearchParams(params) }), [200], { 400: 'FILTER_INVALID' }));
+    } catch (err) {
+      if (withMarker && err instanceof VitrineError && err.code === 'FILTER_INVALID' && /No image found with ID/i.test(err.message)) {
+        fail('CURSOR_INVALID', 'the image this page continues after no longer exists or is not visible (Glance pages after an image)', { backend: this.name });
+      }
+      throw err;
+    }
+  }
+
+  /** The image, or null when Glance does not show it to the principal. */
+  private getImage(principal: Principal, id: string): Promise<ArtifactView | null> {
+    return this.client.exchange(this.request(principal, 'GET', imagePath(id)), async (answer) => {
+      if (answer.status === 404) {
+        await answer.body.dump();
+        return null;
+      }
+      if (answer.status !== 200) throw await this.client.answerError(answer);
+      return imageView(this.name, await this.client.readJson(answer));
+    });
+  }
+
+  private async loadImage(principal: Principal, id: string): Promise<ArtifactView> {
+    const image = await this.getImage(principal, parseId(id));
+    return image ?? fail('NOT_FOUND', `image ${id} not found`, { backend: this.name });
+  }
+
+  // ---- writes --------------------------------------------------------------------------
+
+  async create(principal: Principal, request: CreateRequest): Promise<ArtifactView> {
+    const type = this.types.get(request.typeName);
+    if (type.name !== this.imageType.name) fail('BAD_INPUT', `backend ${this.name} (a Glance) holds images only, not ${type.name}`, { backend: this.name });
+    const body = createBody(type, request);
+    const json = await this.client.json(this.request(principal, 'POST', '/v2/images', { json: body }), [201]);
+    return imageView(this.name, json);
+  }
+
+  /**
+   * Reads the image (for ifRevision, and to patch only what differs), then one JSON patch.
+   * The revision check and the patch are two calls: a change by someone else in between is
+   * not detected (docs/glance-backend.md, "Revisions").
+   */
+  async update(principal: Principal, id: string, change: UpdateRequest, ifRevision?: number): Promise<ArtifactView> {
+    const current = await this.loadImage(principal, id);
+    this.checkRevision(current, ifRevision);
+    const ops = patchFor(this.imageType, current, change);
+    if (ops.length === 0) return current;
+    return this.patch(principal, current.id, ops);
+  }
+
+  async setVisibility(principal: Principal, id: string, visibility: Visibility, ifRevision?: number): Promise<ArtifactView> {
+    const to = validateVisibility(visibility);
+    if (ifRevision !== undefined) {
+      const current = await this.loadImage(principal, id);
+      this.checkRevision(current, ifRevision);
+      if (current.visibility === to) return current;
+    }
+    return this.patch(principal, parseId(id), [{ op: 'replace', path: '/visibility', value: to }]);
+  }
+
+  private async patch(principal: Principal, id: string, ops: unknown[]): Promise<ArtifactView> {
+    const request = this.request(principal, 'PATCH', imagePath(id), { json: ops, contentType: JSON_PATCH });
+    return imageView(this.name, await this.client.json(request, [200]));
+  }
+
+  /** deactivate / reactivate are Glance actions; an image becomes active only when its data arrives. */
+  async changeStatus(principal: Principal, id: string, action: StatusAction, ifRevision?: number): Promise<ArtifactView> {
+    if (action === 'activate') fail('TRANSITION_FORBIDDEN', 'Glance images become active when their data is uploaded or imported, not by request');
+    const imageId = parseId(id);
+    if (ifRevision !== undefined) this.checkRevision(await this.loadImage(principal, imageId), ifRevision);
+    await this.client.empty(this.request(principal, 'POST', `${imagePath(imageId)}/actions/${action}`), [204]);
+    return this.loadImage(principal, imageId);
+  }
+
+  async delete(principal: Principal, id: string, ifRevision?: number): Promise<{ id: string; typeName: string; status: Status }> {
+    const imageId = parseId(id);
+    if (ifRevision !== undefined) this.checkRevision(await this.loadImage(principal, imageId), ifRevision);
+    await this.client.empty(this.request(principal, 'DELETE', imagePath(imageId)), [204]);
+    return { id: imageId, typeName: this.imageType.name, status: 'deleted' };
+  }
+
+  private checkRevision(current: ArtifactView, ifRevision: number | undefined): void {
+    if (ifRevision !== undefined && ifRevision !== current.revision) {
+      fail('REVISION_CONFLICT', `image ${current.id} is at revision ${current.revision}, not ${ifRevision}`, { revision: current.revision, backend: this.name });
+    }
+  }
+
+  // ---- links (Glance images have none) ---------------------------------------------------
+
+  async addLink(): Promise<ArtifactView> {
+    return fail('BAD_INPUT', `backend ${this.name} holds Glance images, which have no links`, { backend: this.name });
+  }
+
+  async removeLink(): Promise<ArtifactView> {
+    return fail('BAD_INPUT', `backend ${this.name} holds Glance images, which have no links`, { backend: this.name });
+  }
+
+  async linksOf(_principal: Principal, ids: readonly string[]): Promise<LinkRecord[][]> {
+    return ids.map(() => []);
+  }
+
+  // ---- members -------------------------------------------------------------------------
+
+  /** One batched read for the images, then one members call per `shared` image (others have none), concurrently. */
+  async membersOf(principal: Principal, ids: readonly string[]): Promise<MemberRecord[][]> {
+    const images = await this.getMany(principal, ids);
+    const shared = [...new Set(images.filter((i): i is ArtifactView => i?.visibility === 'shared').map((i) => i.id))];
+    const lists = await mapLimit(shared, this.options.connections, (id) => this.client.exchange(this.request(principal, 'GET', `${imagePath(id)}/members`), async (answer) => {
+      if (answer.status === 404) {
+        // Deleted (or unshared) since it was read.
+        await answer.body.dump();
+        return [];
+      }
+      if (answer.status !== 200) throw await this.client.answerError(answer);
+      return membersOf(this.name, await this.client.readJson(answer));
+    }));
+    const byId = new Map(shared.map((id, i) => [id, lists[i]]));
+    return images.map((image) => (image ? byId.get(image.id) ?? [] : []));
+  }
+
+  async addMember(principal: Principal, artifactId: string, project: string): Promise<MemberRecord> {
+    const id = parseId(artifactId);
+    if (project.length < 1 || project.length > 255) fail('FIELD_INVALID', 'member project must be 1 to 255 characters');
+    try {
+      return memberOf(this.name, await this.client.json(this.request(principal, 'POST', `${imagePath(id)}/members`, { json: { member: project } }), [200]));
+    } catch (err) {
+      // Glance says "Not allowed to create members" both for policy and for images that are not shared.
+      if (err instanceof VitrineError && err.code === 'FORBIDDEN') {
+        const image = await this.getImage(principal, id);
+        if (image && image.visibility !== 'shared') fail('NOT_SHARED', `only images with shared visibility have members (this one is ${image.visibility})`, { backend: this.name });
+      }
+      throw err;
+    }
+  }
+
+  async updateMember(principal: Principal, artifactId: string, project: string, status: MemberStatus): Promise<MemberRecord> {
+    if (!MEMBER_STATUSES.includes(status)) fail('FIELD_INVALID', `member status must be one of ${MEMBER_STATUSES.join(', ')}`);
+    const request = this.request(principal, 'PUT', `${imagePath(parseId(artifactId))}/members/${encodeURIComponent(project)}`, { json: { status } });
+    return memberOf(this.name, await this.client.json(request, [200]));
+  }
+
+  async removeMember(principal: Principal, artifactId: string, project: string): Promise<void> {
+    await this.client.empty(this.request(principal, 'DELETE', `${imagePath(parseId(artifactId))}/members/${encodeURIComponent(project)}`), [204]);
+  }
+
+  // ---- image data ----------------------------------------------------------------------
+
+  /** One batched read: the data of an image is described by the image itself. */
+  async blobsOf(principal: Principal, ids: readonly string[]): Promise<BlobView[][]> {
+    const images = await this.getMany(principal, ids);
+    return images.map((image) => {
+      const blob = image && imageBlob(image, this.downloadUrl(image.id));
+      return blob ? [blob] : [];
+    });
+  }
+
+  async checkUploadable(principal: Principal, target: BlobTarget): Promise<BlobTarget> {
+    return (await this.uploadable(principal, target)).target;
+  }
+
+  private async uploadable(principal: Principal, requested: BlobTarget): Promise<{ image: ArtifactView; target: BlobTarget }> {
+    const target = this.imageTarget(requested);
+    const image = await this.loadImage(principal, target.artifactId);
+    requireWrite(principal, image, 'upload data to this image');
+    if (image.status === 'saving') fail('BLOB_BUSY', `an upload of image ${image.id} is running`, { backend: this.name });
+    nextStatus('image', 'upload_start', image.status);
+    const missing = ['disk_format', 'container_format'].filter((f) => image.fields[f] === null || image.fields[f] === undefined);
+    if (missing.length > 0) fail('ACTIVATION_INCOMPLETE', `set ${missing.join(' and ')} before uploading image data`, { fields: missing });
+    return { image, target: { ...target, artifactId: image.id } };
+  }
+
+  /**
+   * Streams the body to `PUT /v2/images/{id}/file` with constant memory (the meter caps it
+   * and reports progress; a size or digest the client announced is verified before the last
+   * chunk leaves), then reads the image back. Never destroys `body`.
+   */
+  async uploadBlob(principal: Principal, requested: BlobTarget, body: Readable, meta: UploadMeta, signal?: AbortSignal): Promise<UploadResult> {
+    const declared = checkAnnounced(meta);
+    const { image } = await this.uploadable(principal, requested);
+    const field = requireField(this.imageType, IMAGE_BLOB);
+    const limit = field.maxBlobSize ?? Number.MAX_SAFE_INTEGER;
+    if (declared !== undefined && declared > limit) fail('BLOB_TOO_LARGE', `${declared} bytes is more than an image accepts (${limit} bytes)`, { limit });
+    const progress = new ProgressReporter(this.options.bus, image, IMAGE_BLOB, declared ?? null);
+    const outgoing = outgoingUpload(body, meta, declared, declared ?? limit, {
+      progressIntervalMs: this.options.progressIntervalMs,
+      onProgress: (bytes, elapsedMs) => progress.report(bytes, elapsedMs),
+      signal,
+    });
+    try {
+      const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+      if (declared !== undefined) headers['x-openstack-image-size'] = String(declared);
+      // Chunked, even when the size is known: the wire must be able to stop short without ending.
+      const put = this.client.empty(this.request(principal, 'PUT', `${imagePath(image.id)}/file`, { headers, body: outgoing.stream, upload: true }), [204]);
+      const outcome = await Promise.race([put.then(() => 'done' as const, (err: unknown) => ({ err })), outgoing.failed.then((cause) => ({ cause }))]);
+      if (outcome !== 'done') {
+        const cause = outgoing.cause();
+        if (cause) {
+          if (outgoing.sent()) await this.rollBack(principal, image.id, () => outgoing.abort());
+          outgoing.abort();
+          await put.catch(() => undefined);
+          // Our side's reason (client gone, over the cap, mismatch) explains the upstream failure it caused.
+          throw cause;
+        }
+        throw 'err' in outcome ? outcome.err : outcome.cause;
+      }
+      const after = await this.loadImage(principal, image.id);
+      const blob = imageBlob(after, this.downloadUrl(after.id)) ?? fail('UPSTREAM_REJECTED', `backend ${this.name}: Glance accepted the data but the image shows none (status ${after.status})`, { backend: this.name });
+      progress.finish('succeeded', outgoing.bytes());
+      return { artifact: after, blob };
+    } catch (err) {
+      outgoing.stop();
+      outgoing.abort();
+      progress.finish('failed', outgoing.bytes(), err instanceof VitrineError ? err.message : 'unexpected error');
+      throw err;
+    }
+  }
+
+  /**
+   * Our side of an upload failed after bytes went out to Glance: wait until Glance is
+   * working on it (the image is `saving`), break it off, and wait until Glance has put the
+   * image back, so the caller's error means "nothing happened", as with the native
+   * backend. Best effort and bounded (a failing read ends the wait).
+   */
+  private async rollBack(principal: Principal, id: string, abort: () => void): Promise<void> {
+    const started = performance.now();
+    const deadline = started + this.options.timeouts.requestMs;
+    const status = () => this.getImage(principal, id).then((image) => image?.status, () => undefined);
+    try {
+      const startBy = Math.min(deadline, started + ROLLBACK_START_MS);
+      for (let s = await status(); s === 'queued' && performance.now() < startBy; s = await status()) await sleep(ROLLBACK_POLL_MS);
+    } finally {
+      abort();
+    }
+    for (let s = await status(); s === 'saving' && performance.now() < deadline; s = await status()) await sleep(ROLLBACK_POLL_MS);
+  }
+
+  async openBlob(principal: Principal, requested: BlobTarget): Promise<BlobContent> {
+    const target = this.imageTarget(requested);
+    const image = await this.loadImage(principal, target.artifactId);
+    if (image.status === 'deactivated' && !isAdmin(principal)) fail('FORBIDDEN', `image ${image.id} is deactivated; only admins may download its data`);
+    const blob = imageBlob(image, this.downloadUrl(image.id));
+    if (!blob || blob.status === 'saving' || blob.size === null) fail('BLOB_NOT_READY', `image ${image.id} has no data yet (status ${image.status})`);
+    const size = blob.size;
+    return { kind: 'stored', artifact: image, blob: { ...blob, size }, read: (span) => this.download(principal, image.id, size, span) };
+  }
+
+  /** `GET /v2/images/{id}/file`, streamed; a byte range is passed through as Range. */
+  private download(principal: Principal, id: string, size: number, span?: ByteSpan): Promise<Readable> {
+    const headers: Record<string, string> = span ? { range: `bytes=${span.start}-${span.end}` } : {};
+    return this.client.exchange(this.request(principal, 'GET', `${imagePath(id)}/file`, { headers, accept: 'application/octet-stream' }), async (answer) => {
+      if (answer.status === 204) {
+        await answer.body.dump();
+        fail('BLOB_NOT_READY', `image ${id} has no data`);
+      }
+      const whole = !span || (span.start === 0 && span.end === size - 1);
+      if (answer.status === 206 || (answer.status === 200 && whole)) return answer.body;
+      if (answer.status === 200) {
+        answer.body.destroy();
+        fail('UPSTREAM_REJECTED', `backend ${this.name}: Glance ignored the byte range`, { backend: this.name });
+      }
+      throw await this.client.answerError(answer);
+    });
+  }
+
+  async deleteBlob(): Promise<ArtifactView> {
+    return fail('BAD_INPUT', `backend ${this.name} (a Glance) cannot remove an image's data; delete the image instead`, { backend: this.name });
+  }
+
+  async setExternalBlob(): Promise<BlobView> {
+    return fail('BAD_INPUT', 'images take their data by upload; external blobs are for artifact types');
+  }
+
+  async sweepBlobs(): Promise<BlobSweepReport> {
+    // Glance cleans up after its own failed uploads; nothing of ours is left behind.
+    return { incompleteWrites: 0, expiredUploads: 0, orphanedLocations: 0 };
+  }
+
+  private imageTarget(target: BlobTarget): BlobTarget {
+    const field = requireField(this.imageType, target.field);
+    if (field.name !== IMAGE_BLOB) fail('FIELD_INVALID', `field ${field.name} of images is not a blob`);
+    if (target.key !== '') fail('BAD_INPUT', `field ${IMAGE_BLOB} is a plain blob: its path takes no key`);
+    return { artifactId: parseId(target.artifactId), field: IMAGE_BLOB, key: '' };
+  }
+
+  private downloadUrl(id: string): string {
+    return `${this.options.blobPathPrefix}/${id}/blobs/${IMAGE_BLOB}`;
+  }
+
+  // ---- stores, import, tasks -------------------------------------------------------------
+
+  async stores(principal: Principal): Promise<StoreView[]> {
+    return this.client.exchange(this.request(principal, 'GET', '/v2/info/stores'), async (answer) => {
+      // 404: a Glance without multiple stores.
+      if (answer.status === 404) {
+        await answer.body.dump();
+        return [];
+      }
+      if (answer.status !== 200) throw await this.client.answerError(answer);
+      return storesOf(this.name, await this.client.readJson(answer));
+    });
+  }
+
+  async stageImage(): Promise<ArtifactView> {
+    return fail('BAD_INPUT', `image import through backend ${this.name} (a Glance) is not available yet`, { backend: this.name });
+  }
+
+  async importImage(_principal: Principal, _imageId: string, _request: ImportRequest): Promise<TaskView> {
+    return fail('BAD_INPUT', `image import through backend ${this.name} (a Glance) is not available yet`, { backend: this.name });
+  }
+
+  async tasksOf(principal: Principal, imageId: string): Promise<TaskView[]> {
+    const tasks = tasksOf(this.name, await this.client.json(this.request(principal, 'GET', `${imagePath(parseId(imageId))}/tasks`), [200]));
+    return tasks.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
+  }
+
+  /** Glance's tasks API is admin-only by default: anything else is NOT_FOUND, as the port asks. */
+  async getTask(principal: Principal, taskId: string): Promise<TaskView> {
+    if (!isUuid(taskId)) fail('NOT_FOUND', `no task ${JSON.stringify(taskId.slice(0, 64))}`);
+    return taskOf(this.name, await this.client.json(this.request(principal, 'GET', `/v2/tasks/${taskId.toLowerCase()}`), [200], { 403: 'NOT_FOUND' }));
+  }
+
+  async deleteFromStore(principal: Principal, imageId: string, store: string): Promise<ArtifactView> {
+    const id = parseId(imageId);
+    await this.client.empty(this.request(principal, 'DELETE', `/v2/stores/${encodeURIComponent(store)}/${id}`), [204]);
+    return this.loadImage(principal, id);
+  }
+
+  // ---- usage and quotas ----------------------------------------------------------------
+
+  async usage(): Promise<UsageView> {
+    return fail('BAD_INPUT', `backend ${this.name} (a Glance) keeps its usage and quotas in Glance (Keystone unified limits); Vitrine does not report them`, { backend: this.name });
+  }
+
+  async setQuotas(): Promise<UsageView> {
+    return fail('BAD_INPUT', `backend ${this.name} (a Glance): set image quotas in Keystone unified limits, not through Vitrine`, { backend: this.name });
+  }
+
+  // ---- helpers -------------------------------------------------------------------------
+
+  private request(principal: Principal, method: Method, path: string, extra: {
+    query?: URLSearchParams;
+    json?: unknown;
+    contentType?: string;
+    headers?: Record<string, string>;
+    body?: Readable;
+    upload?: boolean;
+    signal?: AbortSignal;
+    accept?: string;
+  } = {}): GlanceRequest {
+    const headers: Record<string, string> = { accept: extra.accept ?? 'application/json', ...identityHeaders(this.options.identity, principal, this.name), ...extra.headers };
+    let body: string | Readable | undefined = extra.body;
+    if (extra.json !== undefined) {
+      body = JSON.stringify(extra.json);
+      headers['content-type'] = extra.contentType ?? 'application/json';
+    }
+    return { method, path, query: extra.query, headers, body, upload: extra.upload, signal: extra.signal };
+  }
+}
+
+function imagePath(id: string): string {
+  return `/v2/images/${id}`;
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** `fn` over `items` with at most `limit` running at once; results in order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
+  return out;
+}
