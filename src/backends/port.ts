@@ -1,4 +1,4 @@
-import type { ArtifactRecord, BlobRecord, LinkRecord, MemberRecord, MemberStatus, Status, Visibility } from '../domain/artifact';
+import type { ArtifactRecord, BlobRecord, TaskRecord, LinkRecord, MemberRecord, MemberStatus, Status, Visibility } from '../domain/artifact';
 import type { ErrorCode, VitrineError } from '../domain/errors';
 import type { FilterSpec } from '../domain/filters';
 import type { LifecycleAction } from '../domain/lifecycle';
@@ -168,28 +168,10 @@ export interface ImportRequest {
   allStoresMustSucceed?: boolean;
 }
 
-export type TaskStatus = 'pending' | 'processing' | 'success' | 'failure';
+export type { TaskStatus } from '../domain/artifact';
 
-/** A background job (Glance's task): one image import. */
-export interface TaskView {
-  id: string;
-  type: 'api_image_import';
-  status: TaskStatus;
-  imageId: string;
-  owner: string;
-  userId: string | null;
-  requestId: string | null;
-  /** What was asked: `{image_id, import_req, backend}` as Glance records it. */
-  input: Record<string, unknown>;
-  /** `{image_id}` on success, null before. */
-  result: Record<string, unknown> | null;
-  /** Progress or failure reason ("Copied 12 MiB", "...: connection refused"); '' when none. */
-  message: string;
-  createdAt: string;
-  updatedAt: string;
-  /** Success or failure time plus the time to live; null while running. */
-  expiresAt: string | null;
-}
+/** A background job (Glance's task: one image import) as backends show it; lease bookkeeping stays inside. */
+export type TaskView = Omit<TaskRecord, 'leaseExpiresAt' | 'attempts'>;
 
 export interface StoreView {
   id: string;

@@ -101,7 +101,7 @@ const LinkSpecSchema = strict({
 const storeName = z.string(expecting('a store name')).regex(/^(?!os_glance_)[a-z][a-z0-9_-]{0,62}$/, expecting('a store name of lower-case letters, digits, _ and - (not starting with os_glance_)'));
 
 const FsStoreSchema = strict({
-  driver: z.literal('fs', expecting('"fs" or "swift"')).default('fs'),
+  driver: z.literal('fs'),
   path: text(1),
   description: text().optional(),
 });
@@ -124,7 +124,11 @@ const SwiftStoreSchema = strict({
 })
   .refine((s) => s.auth !== undefined || (s.storageUrl !== undefined && s.token !== undefined), { path: ['auth'], error: 'expected auth, or both storageUrl and token' });
 
-const StoreSchema = z.union([SwiftStoreSchema, FsStoreSchema]);
+/** The driver picks the shape (fs when omitted), so a mistake is reported against that shape's keys. */
+const StoreSchema = z.preprocess(
+  (v) => (v !== null && typeof v === 'object' && !Array.isArray(v) && !('driver' in v) ? { ...v, driver: 'fs' } : v),
+  z.discriminatedUnion('driver', [FsStoreSchema, SwiftStoreSchema], expecting('a store: { driver: "fs", path } or { driver: "swift", container, auth }')),
+);
 
 const TypeSpecSchema = strict({
   name: text(1),

@@ -1,11 +1,11 @@
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { GLANCE_START_TIMEOUT_MS, startGlance, type RealGlance } from '../helpers/glance';
+import { GLANCE, OPENSTACK, requireClients, runClient, type Run } from '../helpers/openstack-clients';
 
 /**
  * Differential test: the same scripted flows with the real clients (python3-glanceclient
@@ -19,16 +19,7 @@ import { GLANCE_START_TIMEOUT_MS, startGlance, type RealGlance } from '../helper
  * GLANCE_PROJECT_ID; on Vitrine the calls use the `admin` test token (project "admin",
  * roles admin, member, reader), the closest equivalent.
  */
-const GLANCE = '/usr/bin/glance';
-const OPENSTACK = '/usr/bin/openstack';
-
 jest.setTimeout(120_000);
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 interface Side {
   name: 'glance' | 'vitrine';
@@ -50,9 +41,7 @@ let imageData: Buffer;
 const agent = new Agent();
 
 beforeAll(async () => {
-  for (const client of [GLANCE, OPENSTACK]) {
-    if (!existsSync(client)) throw new Error(`${client} is missing: run scripts/install-clients (python3-glanceclient, python3-openstackclient)`);
-  }
+  requireClients();
   work = mkdtempSync(join(tmpdir(), 'vitrine-differential-'));
   imageData = randomBytes(1000);
   imageFile = join(work, 'image.raw');
@@ -74,22 +63,9 @@ afterAll(async () => {
 
 // ------------------------------------------------------------------- clients ---
 
-function clientEnv(side: Side): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH, HOME: side.home, LANG: 'C.UTF-8', PYTHONWARNINGS: 'ignore', NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' };
-}
-
 /** glanceclient with stdin closed (it uploads a non-terminal stdin); openstackclient with /dev/null. */
 function run(side: Side, command: string, args: string[]): Promise<Run> {
-  const script = command === GLANCE ? 'exec "$0" "$@" <&-' : 'exec "$0" "$@"';
-  return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', script, command, ...args], { env: clientEnv(side), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runClient(side.home, command, args);
 }
 
 const glanceCli = (side: Side, args: string[]) =>

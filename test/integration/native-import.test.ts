@@ -19,6 +19,9 @@ let source: Server;
 let sourceUrl: string;
 /** Paths the source server answers specially. */
 const slow = { release: () => undefined as void, waiting: Promise.resolve() };
+/** `/gated` sends 1 KiB, then the rest once `open()` is called. */
+let openGate!: () => void;
+const gate = { opened: new Promise<void>((resolve) => (openGate = resolve)) };
 
 beforeAll(async () => {
   source = createServer((req, res) => serve(req.url ?? '/', res));
@@ -28,6 +31,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   slow.release();
+  openGate();
   source.closeAllConnections();
   await new Promise((resolve) => source.close(resolve));
 });
@@ -40,6 +44,10 @@ function serve(path: string, res: ServerResponse): void {
     res.writeHead(404).end('no such file');
   } else if (path === '/to-private') {
     res.writeHead(302, { location: `http://127.0.0.2:${new URL(sourceUrl).port}/image.raw` }).end();
+  } else if (path === '/gated') {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': DATA.length });
+    res.write(DATA.subarray(0, 1024));
+    gate.opened.then(() => res.end(DATA.subarray(1024)), () => res.destroy());
   } else if (path === '/slow') {
     // Half the bytes, then nothing until released: an import in flight to interrupt.
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': DATA.length });
@@ -295,6 +303,69 @@ describe('native image import with two stores', () => {
       expect(partial).toMatchObject({ status: 'active', stores: 'fast', os_glance_failed_import: 'cheap', checksum: MD5 });
     } finally {
       rmSync(stores.cheap, { force: true });
+    }
+  });
+});
+
+describe('import limits', () => {
+  let app: TestApp;
+  let stores: Stores;
+
+  beforeAll(async () => {
+    stores = makeStores();
+    app = await startTestApp({ ...configFor(stores), imports: { pollIntervalMs: 100, concurrency: 1, webDownload: { allowedHosts: ['127.0.0.1'], allowedPorts: [] } } });
+  });
+
+  afterAll(async () => {
+    await app.close();
+    rmSync(stores.root, { recursive: true, force: true });
+  });
+
+  test('a malformed URL is refused at once; an unreachable one fails the import with the reason', async () => {
+    const id = await createImage(app);
+    const malformed = await startImport(app, id, { method: { name: 'web-download', uri: 'not a url' } });
+    expect(malformed.status).toBe(400);
+    expect(await image(app, id)).toMatchObject({ status: 'queued' });
+    // Port 9 (discard) on loopback: nothing listens there.
+    expect((await startImport(app, id, { method: { name: 'web-download', uri: 'http://127.0.0.1:9/image.raw' } })).status).toBe(202);
+    expect(await settled(app, id, ['queued'])).toMatchObject({ os_glance_failed_import: 'fast' });
+    const [task] = (await app.http('GET', `/v2/images/${id}/tasks`, { headers: auth(app) })).body.tasks;
+    expect(task).toMatchObject({ status: 'failure' });
+    expect(task.message).toMatch(/127\.0\.0\.1:9/);
+  });
+
+  test('runs at most `concurrency` imports at once; the others wait as pending tasks', async () => {
+    const first = await createImage(app);
+    const second = await createImage(app);
+    expect((await startImport(app, first, { method: { name: 'web-download', uri: `${sourceUrl}/gated` } })).status).toBe(202);
+    expect((await startImport(app, second, { method: { name: 'web-download', uri: `${sourceUrl}/gated` } })).status).toBe(202);
+    const statuses = async () => Promise.all([first, second].map(async (id) => (await app.http('GET', `/v2/images/${id}/tasks`, { headers: auth(app) })).body.tasks[0].status));
+    let seen = await statuses();
+    while (!seen.includes('processing')) seen = await statuses();
+    // Give the runner time to (wrongly) start the second one.
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await statuses()).sort()).toEqual(['pending', 'processing']);
+    openGate();
+    expect(await settled(app, first, ['active', 'queued'])).toMatchObject({ status: 'active', checksum: MD5 });
+    expect(await settled(app, second, ['active', 'queued'])).toMatchObject({ status: 'active', checksum: MD5 });
+  });
+});
+
+describe('a download larger than the limit', () => {
+  test('fails the import, returns the image to queued and leaves no bytes behind', async () => {
+    const stores = makeStores();
+    const app = await startTestApp({ ...configFor(stores), imports: { pollIntervalMs: 100, webDownload: { allowedHosts: ['127.0.0.1'], allowedPorts: [], maxBytes: 1024 * 1024 } } });
+    try {
+      const id = await createImage(app);
+      expect((await startImport(app, id, { method: { name: 'web-download', uri: `${sourceUrl}/image.raw` } })).status).toBe(202);
+      expect(await settled(app, id, ['queued', 'active'])).toMatchObject({ status: 'queued', os_glance_failed_import: 'fast', size: null });
+      const [task] = (await app.http('GET', `/v2/images/${id}/tasks`, { headers: auth(app) })).body.tasks;
+      expect(task.status).toBe('failure');
+      expect(task.message).toMatch(/1048576/);
+      expect(filesIn(stores.fast)).toEqual([]);
+    } finally {
+      await app.close();
+      rmSync(stores.root, { recursive: true, force: true });
     }
   });
 });

@@ -170,6 +170,9 @@ describe('configuration errors', () => {
     expect(() => loadConfig({ env: {}, overrides: { blobs: { stores: { fast: { path: '/a' } }, defaultStore: 'slow' } } })).toThrow('blobs.defaultStore: expected the name of one of blobs.stores');
     expect(() => loadConfig({ env: {}, overrides: { blobs: { stores: { os_glance_staging: { path: '/a' } } } } })).toThrow('blobs.stores.os_glance_staging: expected a store name of lower-case letters, digits, _ and - (not starting with os_glance_) as the key');
     expect(() => loadConfig({ env: {}, overrides: { blobs: { stores: { fast: {} } } } })).toThrow('blobs.stores.fast.path');
+    expect(() => loadConfig({ env: {}, overrides: { blobs: { stores: { far: { driver: 'swift', auth: { url: 'http://swift:8080/auth/v1.0', user: 'a:b', key: 'k' } } } } } })).toThrow('blobs.stores.far.container');
+    expect(() => loadConfig({ env: {}, overrides: { blobs: { stores: { far: { driver: 'swift', container: 'c' } } } } })).toThrow('blobs.stores.far.auth: expected auth, or both storageUrl and token');
+    expect(() => loadConfig({ env: {}, overrides: { blobs: { stores: { far: { driver: 's3', path: '/x' } } } } })).toThrow('blobs.stores.far');
     expect(() => loadConfig({ env: {}, overrides: { imports: { methods: ['glance-download'] } } })).toThrow('imports.methods[0]: expected one of glance-direct, web-download, copy-image');
     const multi = loadConfig({ env: {}, overrides: { blobs: { stores: { fast: { path: '/f' }, cheap: { path: '/c' } } } } });
     expect(multi.blobs).toMatchObject({ multistore: true, defaultStore: 'fast' });

@@ -23,7 +23,8 @@ import { GlanceClient, type GlanceRequest, type GlanceTimeouts, type Method } fr
 import { identityHeaders, type IdentityMode } from './identity';
 import { glanceFilter, glanceSort, keysetOf, MAX_IDS_PER_QUERY, reverseGlanceSort } from './query';
 import { imageBlob, imagesOf, imageView, memberOf, membersOf, storesOf, taskOf, tasksOf } from './shapes';
-import { checkAnnounced, outgoingUpload } from './upload';
+import { checkAnnounced } from '../shared/announced';
+import { outgoingUpload } from './upload';
 
 export interface GlanceBackendOptions {
   /** The backend's name in configuration, e.g. 'legacy'; ArtifactView.backend carries it. */

@@ -17,6 +17,7 @@ import type { ArtifactView, BlobContent, BlobTarget, BlobView, ExternalBlobReque
 import { artifactWrite, restoreWrite, transitionWrite } from './blob-writes';
 import type { Digests, HashPool } from './hasher';
 import { UploadMeter } from '../shared/meter';
+import { checkAnnounced, MD5_HEX, SHA512_HEX } from '../shared/announced';
 import { ProgressReporter, subjectOf } from '../shared/progress';
 import { quotaLimit } from './quotas';
 import type { StoreSet } from './stores';
@@ -60,8 +61,6 @@ export interface BlobServiceOptions extends NativeBlobOptions {
 
 /** Retries of an artifact write that lost a race with a metadata change during the upload. */
 const WRITE_ATTEMPTS = 5;
-const MD5_HEX = /^[0-9a-f]{32}$/;
-const SHA512_HEX = /^[0-9a-f]{128}$/;
 const MAX_KEY_LENGTH = 255;
 
 export class BlobService {
@@ -457,16 +456,6 @@ function checkKey(field: FieldDef, key: string): string {
   return key;
 }
 
-function checkAnnounced(meta: UploadMeta): void {
-  for (const [name, value] of [['Content-Length', meta.contentLength], ['expected size', meta.expectedSize]] as const) {
-    if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) fail('BAD_INPUT', `${name} must be a non-negative integer`);
-  }
-  if (meta.contentLength !== undefined && meta.expectedSize !== undefined && meta.contentLength !== meta.expectedSize) {
-    fail('SIZE_MISMATCH', `Content-Length (${meta.contentLength}) and the expected size (${meta.expectedSize}) differ`);
-  }
-  if (meta.expectedMd5 !== undefined && !MD5_HEX.test(meta.expectedMd5)) fail('BAD_INPUT', 'the expected md5 must be 32 lowercase hex digits');
-  if (meta.expectedSha512 !== undefined && !SHA512_HEX.test(meta.expectedSha512)) fail('BAD_INPUT', 'the expected sha512 must be 128 lowercase hex digits');
-}
 
 function verify(size: number, digests: Digests, meta: UploadMeta, declared: number | undefined): void {
   if (declared !== undefined && size !== declared) fail('SIZE_MISMATCH', `received ${size} bytes, ${declared} were announced`, { received: size, expected: declared });
