@@ -3,6 +3,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from 'pg';
@@ -12,11 +14,14 @@ import { startTestApp, TEST_TOKENS, type TestApp } from '../helpers/app';
 
 /**
  * Several Vitrine instances as one deployment, on the real shared services: PostgreSQL
- * (metadata), Swift (blobs) and Redis (events). One instance runs as a separate process so
+ * (metadata), Swift (blobs) and Redis or NATS (events). One instance runs as a separate process so
  * that it can be killed mid-upload; the survivors clean up after it.
  */
 const POSTGRES_URL = process.env.VITRINE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS_URL = process.env.VITRINE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const BROKERS = [
+  ['Redis', process.env.VITRINE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'],
+  ['NATS', process.env.VITRINE_TEST_NATS_URL ?? 'nats://127.0.0.1:4222'],
+] as const;
 const ROOT = resolve(__dirname, '../..');
 const DATA = randomBytes(12 * 1024 * 1024 + 5);
 const MD5 = createHash('md5').update(DATA).digest('hex');
@@ -36,10 +41,10 @@ async function admin(sql: string): Promise<void> {
   }
 }
 
-function sharedConfig(): Record<string, unknown> {
+function sharedConfig(eventsUrl: string): Record<string, unknown> {
   return {
     database: { url: POSTGRES_URL, schema },
-    events: { url: REDIS_URL, channel },
+    events: { url: eventsUrl, channel },
     blobs: {
       // Small segments: the 12 MiB images are Static Large Objects, as big images are in production.
       stores: { swift: { driver: 'swift', auth: { url: swift.authUrl, user: swift.user, key: swift.key }, container, segmentBytes: 4 * 1024 * 1024, bufferBytes: 1024 * 1024, incompleteGraceMs: 4000 } },
@@ -101,13 +106,13 @@ async function spawnInstance(config: Record<string, unknown>, dir: string): Prom
   }
 }
 
-describe('several instances on PostgreSQL, Swift and Redis', () => {
+describe.each(BROKERS)('several instances on PostgreSQL, Swift and %s', (_broker, eventsUrl) => {
   let a: TestApp;
   let b: TestApp;
 
   beforeAll(async () => {
-    a = await startTestApp(sharedConfig());
-    b = await startTestApp(sharedConfig());
+    a = await startTestApp(sharedConfig(eventsUrl));
+    b = await startTestApp(sharedConfig(eventsUrl));
   });
 
   afterAll(async () => {
@@ -127,6 +132,40 @@ describe('several instances on PostgreSQL, Swift and Redis', () => {
     expect(Buffer.from(await res.body.arrayBuffer()).equals(DATA.subarray(4194300, 4194311))).toBe(true);
   });
 
+  test('a subscriber on one instance sees the changes made through the other, in order', async () => {
+    const client = createClient({ url: `${a.baseUrl.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { token: TEST_TOKENS.memberA }, retryAttempts: 0 });
+    const seen: { kind: string; to: string | null }[] = [];
+    let wake: () => void = () => undefined;
+    try {
+      const id = await createImage(b);
+      const ready = new Promise<void>((resolve) => {
+        client.on('connected', () => resolve());
+      });
+      client.subscribe(
+        { query: 'subscription($ids: [ID!]) { artifactEvents(filter: { ids: $ids }) { kind to } }', variables: { ids: [id] } },
+        { next: (v) => { seen.push((v.data as { artifactEvents: { kind: string; to: string | null } }).artifactEvents); wake(); }, error: () => wake(), complete: () => wake() },
+      );
+      await ready;
+      // graphql-ws does not acknowledge a subscribe: change the image until an event arrives, so it is live.
+      for (let i = 0; seen.length === 0; i++) {
+        expect((await b.http('PATCH', `/v2/images/${id}`, { headers: { ...auth, 'content-type': 'application/openstack-images-v2.1-json-patch' }, body: JSON.stringify([{ op: 'add', path: '/probe', value: String(i) }]) })).status).toBe(200);
+        await new Promise<void>((r) => { wake = r; setTimeout(r, 200); });
+      }
+      seen.length = 0;
+      expect(await upload(b.baseUrl, id)).toBe(204);
+      expect((await b.http('DELETE', `/v2/images/${id}`, { headers: auth })).status).toBe(204);
+      while (!seen.some((e) => e.kind === 'DELETED')) await new Promise<void>((r) => { wake = r; setTimeout(r, 500); });
+      // Late UPDATED events of the probes may still arrive; the status changes must all be there, in order.
+      expect(seen.filter((e) => e.kind !== 'UPDATED')).toEqual([
+        { kind: 'STATUS_CHANGED', to: 'SAVING' },
+        { kind: 'STATUS_CHANGED', to: 'ACTIVE' },
+        { kind: 'DELETED', to: 'DELETED' },
+      ]);
+    } finally {
+      await client.dispose();
+    }
+  });
+
   test('an import started on one instance is run by whichever claims it, and each sees the outcome', async () => {
     const source = await createImage(a);
     expect(await upload(a.baseUrl, source)).toBe(204);
@@ -144,7 +183,7 @@ describe('several instances on PostgreSQL, Swift and Redis', () => {
 
   test('an instance killed mid-upload: the others put the image back to queued, remove its bytes, and take a new upload', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vitrine-killed-'));
-    const killed = await spawnInstance(sharedConfig(), dir);
+    const killed = await spawnInstance(sharedConfig(eventsUrl), dir);
     try {
       const id = await createImage(a);
       // Half the bytes (several segments), then silence until the process dies.
