@@ -138,12 +138,14 @@ describe('native image import with two stores', () => {
   let stores: Stores;
   let bus: MemoryEventBus;
   const progress: ProgressEvent[] = [];
+  const lifecycle: { id: string; from?: string; to?: string }[] = [];
 
   beforeAll(async () => {
     stores = makeStores();
     bus = new MemoryEventBus();
     bus.subscribe((m: BusMessage) => {
       if (m.topic === 'progress' && m.event.kind === 'importProgress') progress.push(m.event);
+      if (m.topic === 'artifact' && m.event.kind === 'statusChanged') lifecycle.push({ id: m.event.artifactId, from: m.event.from, to: m.event.to });
     });
     app = await startTestApp(configFor(stores), { app: { bus } });
   });
@@ -194,6 +196,8 @@ describe('native image import with two stores', () => {
 
     const last = progress.filter((p) => p.artifactId === id).at(-1);
     expect(last).toMatchObject({ done: true, outcome: 'succeeded', finalStatus: 'active', subject: 'glance-direct', storesDone: ['cheap', 'fast'], storesFailed: [] });
+    // One committed event per status change: Glance's glance-direct sequence.
+    expect(lifecycle.filter((e) => e.id === id).map((e) => `${e.from}>${e.to}`)).toEqual(['queued>uploading', 'uploading>importing', 'importing>active']);
   });
 
   test('web-download through GraphQL, then copy-image and deleting from one store', async () => {
@@ -209,7 +213,8 @@ describe('native image import with two stores', () => {
     expect(events.some((p) => !p.done && p.stage === 'download' && p.bytes > 0)).toBe(true);
     expect(events.at(-1)).toMatchObject({ done: true, outcome: 'succeeded', bytes: DATA.length });
 
-    const copy = await app.gql('mutation($id: ID!) { importImage(id: $id, input: { method: COPY_IMAGE, stores: ["cheap"] }) { id } }', { id }, app.tokens.memberA);
+    // all_stores: every store that does not hold the data yet (here: cheap).
+    const copy = await app.gql('mutation($id: ID!) { importImage(id: $id, input: { method: COPY_IMAGE, allStores: true }) { id } }', { id }, app.tokens.memberA);
     expect(copy.body.errors).toBeUndefined();
     const copied = await settled(app, id, ['active']);
     expect(copied.stores).toBe('cheap,fast');
