@@ -218,8 +218,13 @@ export interface ArtifactBackend {
    * on failure the caller drains or closes it. `signal` aborts (a client that went away).
    */
   uploadBlob(principal: Principal, target: BlobTarget, body: Readable, meta: UploadMeta, signal?: AbortSignal): Promise<UploadResult>;
-  /** A blob to download: NOT_FOUND if absent, BLOB_NOT_READY while saving, FORBIDDEN if deactivated (non-admins). */
-  openBlob(principal: Principal, target: BlobTarget): Promise<BlobContent>;
+  /**
+   * A blob to download: NOT_FOUND if absent, BLOB_NOT_READY while saving, FORBIDDEN if
+   * deactivated (non-admins). With `redirect`, stored bytes may come back as an `external`
+   * URL when their store hands out direct, expiring URLs (Swift temp URLs), so the bytes
+   * need not pass through Vitrine.
+   */
+  openBlob(principal: Principal, target: BlobTarget, options?: { redirect?: boolean }): Promise<BlobContent>;
   /** Removes an external blob, or the bytes of a drafted (or queued) artifact. */
   deleteBlob(principal: Principal, target: BlobTarget): Promise<ArtifactView>;
   /** Admins: point a blob at an external http(s) URL on a public address. */

@@ -121,7 +121,12 @@ const SwiftStoreSchema = strict({
   incompleteGraceMs: int(1).optional(),
   connections: int(1).optional(),
   timeoutMs: int(1).optional(),
+  /** Signs temp URLs (at least 16 characters); a secret, never echoed. */
+  tempUrlKey: text(16).optional(),
+  /** Data-plane downloads redirect to a Swift temp URL instead of passing through Vitrine. */
+  redirectDownloads: bool().optional(),
 })
+  .refine((s) => !s.redirectDownloads || s.tempUrlKey !== undefined, { path: ['redirectDownloads'], error: 'expected a tempUrlKey to sign the temp URLs with' })
   .refine((s) => s.auth !== undefined || (s.storageUrl !== undefined && s.token !== undefined), { path: ['auth'], error: 'expected auth, or both storageUrl and token' });
 
 /** The driver picks the shape (fs when omitted), so a mistake is reported against that shape's keys. */

@@ -30,6 +30,7 @@ let swift: RealSwift;
 const schema = `vitrine_scale_${randomBytes(5).toString('hex')}`;
 const container = `vitrine-scale-${randomBytes(5).toString('hex')}`;
 const channel = `vitrine.scale.${randomBytes(5).toString('hex')}`;
+const TEMP_URL_KEY = randomBytes(16).toString('hex');
 
 async function admin(sql: string): Promise<void> {
   const client = new Client({ connectionString: POSTGRES_URL });
@@ -47,7 +48,7 @@ function sharedConfig(eventsUrl: string): Record<string, unknown> {
     events: { url: eventsUrl, channel },
     blobs: {
       // Small segments: the 12 MiB images are Static Large Objects, as big images are in production.
-      stores: { swift: { driver: 'swift', auth: { url: swift.authUrl, user: swift.user, key: swift.key }, container, segmentBytes: 4 * 1024 * 1024, bufferBytes: 1024 * 1024, incompleteGraceMs: 4000 } },
+      stores: { swift: { driver: 'swift', auth: { url: swift.authUrl, user: swift.user, key: swift.key }, container, segmentBytes: 4 * 1024 * 1024, bufferBytes: 1024 * 1024, incompleteGraceMs: 4000, tempUrlKey: TEMP_URL_KEY, redirectDownloads: true } },
     },
     dataPlane: { uploadLeaseSeconds: 5, sweepIntervalSeconds: 1 },
   };
@@ -130,6 +131,25 @@ describe.each(BROKERS)('several instances on PostgreSQL, Swift and %s', (_broker
     const res = await request(`${b.baseUrl}/v2/images/${id}/file`, { headers: { ...auth, range: 'bytes=4194300-4194310' } });
     expect(res.statusCode).toBe(206);
     expect(Buffer.from(await res.body.arrayBuffer()).equals(DATA.subarray(4194300, 4194311))).toBe(true);
+  });
+
+  test('data-plane downloads redirect to a Swift temp URL that serves the bytes without a token; the facade still streams', async () => {
+    const id = await createImage(a);
+    expect(await upload(a.baseUrl, id)).toBe(204);
+    const res = await request(`${b.baseUrl}/v1/artifacts/${id}/blobs/image`, { headers: { authorization: `Bearer ${TEST_TOKENS.memberA}` } });
+    await res.body.dump();
+    expect(res.statusCode).toBe(302);
+    const location = String(res.headers.location);
+    expect(location.startsWith(`${swift.storageUrl}/${container}/`)).toBe(true);
+    expect(location).toContain('temp_url_sig=');
+    const direct = await request(location);
+    expect(direct.statusCode).toBe(200);
+    expect(Buffer.from(await direct.body.arrayBuffer()).equals(DATA)).toBe(true);
+    // A tampered signature is refused by Swift.
+    const tampered = await request(location.replace(/temp_url_sig=([0-9a-f])/, (_m, c: string) => `temp_url_sig=${c === '0' ? '1' : '0'}`));
+    await tampered.body.dump();
+    expect(tampered.statusCode).toBe(401);
+    expect((await download(b.baseUrl, id)).equals(DATA)).toBe(true);
   });
 
   test('a subscriber on one instance sees the changes made through the other, in order', async () => {

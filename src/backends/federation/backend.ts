@@ -243,8 +243,8 @@ export class FederatedBackend implements ArtifactBackend {
     return (await this.owner(principal, target.artifactId)).uploadBlob(principal, target, body, meta, signal);
   }
 
-  async openBlob(principal: Principal, target: BlobTarget): Promise<BlobContent> {
-    return (await this.owner(principal, target.artifactId)).openBlob(principal, target);
+  async openBlob(principal: Principal, target: BlobTarget, options?: { redirect?: boolean }): Promise<BlobContent> {
+    return (await this.owner(principal, target.artifactId)).openBlob(principal, target, options);
   }
 
   async deleteBlob(principal: Principal, target: BlobTarget): Promise<ArtifactView> {

@@ -372,8 +372,8 @@ export class NativeBackend implements ArtifactBackend {
     return this.dataPlane().upload(principal, target, body, meta, signal);
   }
 
-  openBlob(principal: Principal, target: BlobTarget): Promise<BlobContent> {
-    return this.dataPlane().open(principal, target);
+  openBlob(principal: Principal, target: BlobTarget, options?: { redirect?: boolean }): Promise<BlobContent> {
+    return this.dataPlane().open(principal, target, options?.redirect ?? false);
   }
 
   deleteBlob(principal: Principal, target: BlobTarget): Promise<ArtifactView> {

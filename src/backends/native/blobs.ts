@@ -59,6 +59,9 @@ export interface BlobServiceOptions extends NativeBlobOptions {
   host: BlobHost;
 }
 
+/** How long a direct download URL (a Swift temp URL) stays valid: enough to start the download. */
+const DIRECT_URL_SECONDS = 300;
+
 /** Retries of an artifact write that lost a race with a metadata change during the upload. */
 const WRITE_ATTEMPTS = 5;
 const MAX_KEY_LENGTH = 255;
@@ -300,7 +303,7 @@ export class BlobService {
 
   // ---- download ------------------------------------------------------------------------
 
-  async open(principal: Principal, requested: BlobTarget): Promise<BlobContent> {
+  async open(principal: Principal, requested: BlobTarget, redirect = false): Promise<BlobContent> {
     const artifact = await this.o.host.loadVisible(principal, requested.artifactId);
     const type = this.o.types.get(artifact.typeName);
     const field = blobField(type, requested.field);
@@ -318,6 +321,8 @@ export class BlobService {
     const location = blob.location;
     if (location === null || blob.size === null) fail('BLOB_NOT_READY', `${subjectOf(target)} has no stored bytes`);
     const copy = readableCopy(blob, this.o.stores);
+    const direct = redirect ? await this.o.stores.get(copy.store).directUrl?.(copy.location, DIRECT_URL_SECONDS) : null;
+    if (direct) return { kind: 'external', artifact: artifactView, blob: view, url: direct };
     return { kind: 'stored', artifact: artifactView, blob: { ...view, size: blob.size }, read: (span) => this.o.stores.get(copy.store).read(copy.location, span) };
   }
 

@@ -164,7 +164,7 @@ function stringHeader(headers: IncomingHttpHeaders, name: string): string | unde
 
 async function download(options: DataPlaneOptions, request: BlobRequest, reply: FastifyReply, headOnly: boolean): Promise<FastifyReply> {
   const principal = principalFor(options, request, 'GET');
-  const content = await options.backend.openBlob(principal, targetOf(request));
+  const content = await options.backend.openBlob(principal, targetOf(request), { redirect: true });
   if (content.kind === 'external') {
     checksumHeaders(reply, content);
     return reply.code(302).header('location', content.url).header('cache-control', 'no-store').send();

@@ -28,6 +28,11 @@ export interface BlobStore {
   write(source: Readable, options?: BlobWriteOptions): Promise<BlobWriteResult>;
   /** The bytes at `location`, whole or a range; NOT_FOUND if absent. */
   read(location: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * A URL that serves the bytes without Vitrine until it expires, when the store is set up
+   * to hand such URLs out (Swift temp URLs); null otherwise. Optional: most stores have none.
+   */
+  directUrl?(location: string, expiresInSeconds: number): Promise<string | null>;
   /** Size in bytes, or null if absent. */
   stat(location: string): Promise<number | null>;
   /** Removes the bytes; absent locations are fine. */

@@ -40,6 +40,8 @@ export interface SwiftBlobStoreOptions {
   listPageSize?: number;
   /** Sets the container's X-Container-Meta-Temp-URL-Key, which `tempUrl` signs with (HMAC-SHA256). */
   tempUrlKey?: string;
+  /** Hand out temp URLs as `directUrl`, so downloads redirect to Swift (needs `tempUrlKey`). */
+  redirectDownloads?: boolean;
   /** Connections kept open to Swift (per origin). Default 32. */
   connections?: number;
   /** Longest wait for Swift's answer, or between two pieces of a body. Default 120 s. */
@@ -94,6 +96,7 @@ export class SwiftBlobStore implements BlobStore {
   private readonly pageSize: number;
   private readonly pingTimeoutMs: number;
   readonly #tempUrlKey: string | undefined;
+  readonly #redirect: boolean;
   private ready: Promise<void> | undefined;
 
   constructor(readonly name: string, options: SwiftBlobStoreOptions) {
@@ -106,6 +109,7 @@ export class SwiftBlobStore implements BlobStore {
     this.pageSize = options.listPageSize ?? 10_000;
     this.pingTimeoutMs = options.pingTimeoutMs ?? 5_000;
     this.#tempUrlKey = options.tempUrlKey;
+    this.#redirect = options.redirectDownloads === true;
     this.session = new SwiftSession(name, {
       auth: options.auth,
       storageUrl: options.storageUrl,
@@ -253,6 +257,11 @@ export class SwiftBlobStore implements BlobStore {
     const expires = Math.floor(Date.now() / 1000) + Math.max(1, Math.ceil(expiresInSeconds));
     const signature = createHmac('sha256', key).update(`${method}\n${expires}\n${path}`).digest('hex');
     return `${account.origin}${path}?temp_url_sig=${signature}&temp_url_expires=${expires}`;
+  }
+
+  /** A temp URL when downloads are to redirect to Swift (`redirectDownloads`), null otherwise. */
+  async directUrl(location: string, expiresInSeconds: number): Promise<string | null> {
+    return this.#redirect ? this.tempUrl(location, expiresInSeconds) : null;
   }
 
   /** Closes the connection pool. */
@@ -459,6 +468,7 @@ function checkOptions(name: string, o: SwiftBlobStoreOptions): void {
   int('timeoutMs', o.timeoutMs, 1, Number.MAX_SAFE_INTEGER);
   int('pingTimeoutMs', o.pingTimeoutMs, 1, Number.MAX_SAFE_INTEGER);
   if (o.tempUrlKey !== undefined && o.tempUrlKey.length < 16) bad('tempUrlKey', 'a key of at least 16 characters');
+  if (o.redirectDownloads && o.tempUrlKey === undefined) bad('redirectDownloads', 'a tempUrlKey to sign the temp URLs with');
 }
 
 /** Like the AbortError a stream pipeline rejects with: name "AbortError", the signal's reason as cause. */
