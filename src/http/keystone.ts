@@ -120,7 +120,8 @@ class KeystoneValidator {
     await response.body?.cancel();
     // 401: our service token went bad (expired, revoked): get another one, once.
     if (response.status === 401 && !retried) return this.#validate(token, what, true);
-    if (response.status === 404) throw new VitrineError('UNAUTHENTICATED', `${what} is not valid`);
+    // 404: unknown, revoked or expired; 400: not even shaped like a token.
+    if (response.status === 404 || response.status === 400) throw new VitrineError('UNAUTHENTICATED', `${what} is not valid`);
     this.#logger?.warn({ status: response.status }, 'keystone refused a token validation');
     throw new VitrineError('UNAVAILABLE', `the identity service answered HTTP ${response.status} to a token validation`);
   }
