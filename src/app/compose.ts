@@ -26,7 +26,8 @@ import { registerGraphQL } from '../graphql/server';
 import { registerSubscriptions } from '../graphql/subscriptions/transport';
 import type { EventBus, EventLog } from '../events/port';
 import type { MetadataStore } from '../storage/metadata/port';
-import { createAuthenticator } from '../http/auth';
+import { createAuthenticator, type Authenticate } from '../http/auth';
+import { createKeystoneAuthenticator } from '../http/keystone';
 import { registerDataPlane } from '../http/dataplane/routes';
 import { registerGlanceFacade } from '../http/glance';
 import { UrlSigner } from '../http/dataplane/signing';
@@ -109,7 +110,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const swept = await backend.sweepBlobs({ exclusive: config.database.driver === 'sqlite' });
     if (swept.incompleteWrites + swept.expiredUploads + swept.orphanedLocations > 0) logger.info({ swept }, 'removed leftovers of interrupted uploads');
     const urlSigner = new UrlSigner(await ensureSigningKey(config.dataDir, config.dataPlane.signingKey), DATA_PLANE_PREFIX);
-    const tokens = await effectiveTokens(config, options.announce ?? ((text) => process.stdout.write(text)));
+    const authenticate = await authenticatorFor(config, logger, options.announce ?? ((text) => process.stdout.write(text)));
     const metrics = createMetrics();
 
     server = Fastify({
@@ -134,7 +135,6 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const checks = { metadata: () => store.ping(), blobs: async () => void (await Promise.all(stores.all().map((s) => s.ping()))), ...(pingBus && { events: pingBus }) };
     await registerHealthRoutes(server, { checks, metrics });
     const schema = buildExecutableSchema(types);
-    const authenticate = createAuthenticator(tokens);
     await registerGraphQL(server, {
       schema,
       backend,
@@ -403,6 +403,12 @@ async function prepareDirectories(config: Config): Promise<void> {
 }
 
 /** Configured tokens, or the generated admin token when none are configured. */
+/** Keystone validates tokens in keystone mode (no generated admin token then); static tokens otherwise. */
+async function authenticatorFor(config: Config, logger: Logger, announce: (text: string) => void): Promise<Authenticate> {
+  if (config.auth.mode === 'keystone' && config.auth.keystone) return createKeystoneAuthenticator(config.auth.keystone, { logger });
+  return createAuthenticator(await effectiveTokens(config, announce));
+}
+
 async function effectiveTokens(config: Config, announce: (text: string) => void): Promise<readonly TokenConfig[]> {
   if (config.auth.tokens.length > 0) return config.auth.tokens;
   return [await ensureAdminToken(config.dataDir, announce)];

@@ -66,6 +66,24 @@ const TokenSchema = strict({
   roles: list(oneOf(ROLES), true),
 });
 
+const KEYSTONE_URL = 'an http(s) URL of the Keystone endpoint, without /v3';
+
+/** The Keystone that validates tokens (auth.mode keystone), and the service user it does so as. */
+const KeystoneSchema = strict({
+  url: z.string(expecting(KEYSTONE_URL)).regex(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, expecting(KEYSTONE_URL)).refine((u) => !/\/v3\/?$/.test(u), expecting(KEYSTONE_URL)),
+  serviceUser: text(1),
+  servicePassword: text(1),
+  serviceProject: text(1),
+  /** The domain (name) of the service user and project. */
+  serviceDomain: text(1).default('Default'),
+  /** A validated token is trusted this long before Keystone is asked again (revocations take effect after it). */
+  cacheSeconds: int(0).default(300),
+  /** Validated tokens kept (least recently used go first). */
+  cacheSize: int(1).default(10_000),
+  /** A Keystone request slower than this fails with UNAVAILABLE. */
+  timeoutMs: int(1).default(5_000),
+});
+
 const scalar = z.union([z.string(), z.number(), z.boolean()], expecting('a string, number or boolean'));
 const fieldValue = z.union([scalar, z.null(), z.array(scalar), z.record(z.string(), scalar)], expecting('a scalar, null, a list or an object of scalars'));
 
@@ -261,7 +279,14 @@ export const ConfigSchema = strict({
       disallowedPorts: list(int(1, 65535)).default([]),
     }).prefault({}),
   }).prefault({}),
-  auth: strict({ tokens: list(TokenSchema).default([]) }).prefault({}),
+  auth: strict({
+    /** static: the tokens below (or a generated admin token); keystone: tokens validated by a Keystone v3. */
+    mode: oneOf(['static', 'keystone']).default('static'),
+    tokens: list(TokenSchema).default([]),
+    keystone: KeystoneSchema.optional(),
+  })
+    .refine((a) => a.mode !== 'keystone' || a.keystone !== undefined, { path: ['keystone'], error: 'expected { url, serviceUser, servicePassword, serviceProject } when auth.mode is keystone' })
+    .prefault({}),
   graphql: GraphQLSchema.prefault({}),
   http: strict({ bodyLimitBytes: int(1).default(1024 * 1024) }).prefault({}),
   paging: strict({ defaultPageSize: int(1).default(25), maxPageSize: int(1).default(1000) })
@@ -360,6 +385,7 @@ type DeepReadonly<T> = T extends (infer I)[] ? readonly DeepReadonly<I>[] : T ex
 
 export type Config = DeepReadonly<z.output<typeof ConfigSchema>>;
 export type TokenConfig = Config['auth']['tokens'][number];
+export type KeystoneAuthConfig = NonNullable<Config['auth']['keystone']>;
 export type GraphQLLimits = Config['graphql'];
 export type Mode = Config['mode'];
 export type SubscriptionLimits = Config['subscriptions'];

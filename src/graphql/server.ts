@@ -45,7 +45,7 @@ export async function registerGraphQL(app: FastifyInstance, options: GraphQLServ
   const handler = fastifyApolloHandler<GraphQLContext>(apollo, {
     context: async (request) => {
       try {
-        return createGraphQLContext(options.authenticate(request.headers), options.backend, options.urlSigner);
+        return createGraphQLContext(await options.authenticate(request.headers), options.backend, options.urlSigner);
       } catch (err) {
         throw err instanceof VitrineError ? asRequestError(err) : err;
       }

@@ -15,9 +15,13 @@ export interface TokenGrant {
   roles: readonly Role[];
 }
 
-export type Authenticate = (headers: IncomingHttpHeaders) => Principal;
+/**
+ * Resolves the caller of a request, or throws UNAUTHENTICATED (UNAVAILABLE when the identity
+ * service cannot be asked). Static tokens answer at once; Keystone tokens may need a round trip.
+ */
+export type Authenticate = (headers: IncomingHttpHeaders) => Principal | Promise<Principal>;
 
-export function createAuthenticator(grants: readonly TokenGrant[]): Authenticate {
+export function createAuthenticator(grants: readonly TokenGrant[]): (headers: IncomingHttpHeaders) => Principal {
   const byDigest = new Map<string, Principal>();
   for (const g of grants) {
     byDigest.set(digest(g.token), Object.freeze({ projectId: g.projectId, userId: g.userId, roles: Object.freeze([...g.roles]) }));
@@ -32,7 +36,7 @@ export function createAuthenticator(grants: readonly TokenGrant[]): Authenticate
 }
 
 /** The principal carrying the presented token (non-enumerable: never logged or serialized). */
-function withToken(principal: Principal, token: string): Principal {
+export function withToken(principal: Principal, token: string): Principal {
   const out = { projectId: principal.projectId, userId: principal.userId, roles: principal.roles };
   Object.defineProperty(out, 'token', { value: token, enumerable: false });
   return Object.freeze(out);

@@ -171,9 +171,9 @@ function createProtocolServer(options: SubscriptionServerOptions, feed: EventFee
   return makeServer<Record<string, unknown>, Extra>({
     schema,
     connectionInitWaitTimeout: limits.connectionInitWaitTimeoutMs || Infinity,
-    onConnect: (ctx) => {
+    onConnect: async (ctx) => {
       try {
-        ctx.extra.principal = options.authenticate(headersFromConnectionParams(ctx.connectionParams));
+        ctx.extra.principal = await options.authenticate(headersFromConnectionParams(ctx.connectionParams));
         return true;
       } catch {
         return false;

@@ -54,7 +54,7 @@ export async function registerDataPlane(app: FastifyInstance, options: DataPlane
         method: 'DELETE',
         url,
         handler: async (req, reply) => {
-          await options.backend.deleteBlob(authenticated(options, req), targetOf(req));
+          await options.backend.deleteBlob(await authenticated(options, req), targetOf(req));
           return reply.code(204).send();
         },
       });
@@ -67,7 +67,7 @@ function targetOf(request: BlobRequest): BlobTarget {
 }
 
 /** A signed URL's principal when the query carries a signature, the token's otherwise. */
-function principalFor(options: DataPlaneOptions, request: BlobRequest, method: SignedMethod): Principal {
+async function principalFor(options: DataPlaneOptions, request: BlobRequest, method: SignedMethod): Promise<Principal> {
   if (isSigned(request)) {
     const t = targetOf(request);
     return options.signer.verify({ method, artifactId: t.artifactId, field: t.field, key: t.key }, request.query);
@@ -75,7 +75,7 @@ function principalFor(options: DataPlaneOptions, request: BlobRequest, method: S
   return options.authenticate(request.headers);
 }
 
-function authenticated(options: DataPlaneOptions, request: BlobRequest): Principal {
+async function authenticated(options: DataPlaneOptions, request: BlobRequest): Promise<Principal> {
   if (isSigned(request)) fail('SIGNATURE_INVALID', 'signed URLs are for PUT and GET only');
   return options.authenticate(request.headers);
 }
@@ -88,7 +88,7 @@ function isSigned(request: BlobRequest): boolean {
 // ---- upload ----------------------------------------------------------------------------
 
 async function upload(options: DataPlaneOptions, request: BlobRequest, reply: FastifyReply): Promise<FastifyReply> {
-  const principal = principalFor(options, request, 'PUT');
+  const principal = await principalFor(options, request, 'PUT');
   const meta = uploadMeta(request.headers);
   const aborted = new AbortController();
   // A client that goes away mid-upload ends the upload (its bytes and reservation go).
@@ -107,7 +107,7 @@ async function upload(options: DataPlaneOptions, request: BlobRequest, reply: Fa
 }
 
 async function stage(options: DataPlaneOptions, request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply): Promise<FastifyReply> {
-  const principal = options.authenticate(request.headers);
+  const principal = await options.authenticate(request.headers);
   const meta = uploadMeta(request.headers);
   const aborted = new AbortController();
   reply.raw.once('close', () => {
@@ -163,7 +163,7 @@ function stringHeader(headers: IncomingHttpHeaders, name: string): string | unde
 // ---- download --------------------------------------------------------------------------
 
 async function download(options: DataPlaneOptions, request: BlobRequest, reply: FastifyReply, headOnly: boolean): Promise<FastifyReply> {
-  const principal = principalFor(options, request, 'GET');
+  const principal = await principalFor(options, request, 'GET');
   const content = await options.backend.openBlob(principal, targetOf(request), { redirect: true });
   if (content.kind === 'external') {
     checksumHeaders(reply, content);

@@ -49,7 +49,7 @@ export function setUpScope(scope: FastifyInstance, options: ScopeOptions): void 
 
   scope.addHook('onRequest', async (request, reply) => {
     reply.header(REQUEST_ID_HEADER, requestIdFor(request));
-    if (options.authenticate) principals.set(request, options.authenticate(request.headers));
+    if (options.authenticate) principals.set(request, await options.authenticate(request.headers));
   });
   scope.setErrorHandler((error, request, reply) => sendError(request, reply, asGlanceError(error, request)));
 }
