@@ -10,10 +10,12 @@ import type { ArtifactView } from '../port';
  * to a sink (the native metadata store's log, which gives them their `seq`) and then on the
  * bus, as the native backend's do after commit.
  *
- * Several sources report the same changes: Vitrine's own writes, Glance's notifications,
- * and polling. Every report goes through one `ImageEvents`, which remembers the last
- * state it logged per image (bounded, least recently used first out) and logs a change
- * once: a state already logged is a duplicate; a state older than the logged one is late.
+ * Several sources report the same changes: Vitrine's own writes, and Glance's side
+ * (its notifications, or polling). Every report goes through one `ImageEvents`, which
+ * remembers per image (bounded, least recently reported first out) the state it logged last
+ * and the states one source logged that the other is still expected to report. A change is
+ * logged once: the state logged last, or one the other source logged and this one was
+ * expected to report, is a duplicate; a state older than the one logged last is late.
  */
 
 /** Where the events are logged: append only, one transaction, seqs in order. */
@@ -34,6 +36,9 @@ export type Report =
   /** Polling saw it: only a status change is logged; the first sighting only seeds the memory. */
   | { kind: 'polled' };
 
+/** Who reports: Vitrine after its own writes, or Glance's side (notifications, polling). */
+export type Source = 'vitrine' | 'glance';
+
 export interface ImageEventsOptions {
   sink: EventSink;
   bus: EventBus;
@@ -45,11 +50,14 @@ export interface ImageEventsOptions {
 interface Known {
   status: Status;
   updatedAt: number;
-  /** Fingerprints of the states logged lately. */
-  seen: string[];
+  /** Fingerprint of the state logged last. */
+  latest: string;
+  /** States one source logged that the other is expected to report too (each report absorbs one). */
+  expected: { fingerprint: string; by: Source }[];
 }
 
-const SEEN_PER_IMAGE = 8;
+/** Expected reports kept per image (the oldest go first). */
+const EXPECTED_PER_IMAGE = 16;
 
 export class ImageEvents {
   private readonly known = new Map<string, Known>();
@@ -70,8 +78,8 @@ export class ImageEvents {
    * sink or bus that fails loses the event (logged), not the change that already happened.
    * Resolves once the event is logged and published (or dropped).
    */
-  async report(image: ArtifactRecord | ArtifactView, report: Report): Promise<StoredEvent | null> {
-    const event = this.decide(snapshotOf(image), report);
+  async report(image: ArtifactRecord | ArtifactView, report: Report, source: Source = 'vitrine'): Promise<StoredEvent | null> {
+    const event = this.decide(snapshotOf(image), report, report.kind === 'polled' ? 'glance' : source);
     if (!event) return null;
     // One append at a time, so the log's order is the order of the decisions.
     const appended = this.tail.then(() => this.o.sink.append([event]));
@@ -92,39 +100,60 @@ export class ImageEvents {
   }
 
   /** The event to log, updating the memory at once (so a concurrent report of the same state is a duplicate). */
-  private decide(image: ArtifactRecord, report: Report): NewEvent | null {
+  private decide(image: ArtifactRecord, report: Report, source: Source): NewEvent | null {
     const id = image.id.toLowerCase();
     const known = this.known.get(id);
     const fingerprint = fingerprintOf(image);
     const updatedAt = Date.parse(image.updatedAt);
-    if (known?.status === 'deleted') return null;
+    if (known?.status === 'deleted') {
+      if (report.kind === 'deleted') this.absorb(known, fingerprint, source);
+      return null;
+    }
+    const log = (status: Status): void => {
+      const expected = [...(known?.expected ?? []), { fingerprint, by: source }];
+      this.remember(id, { status, updatedAt: Math.max(updatedAt, known?.updatedAt ?? 0), latest: fingerprint, expected: expected.slice(-EXPECTED_PER_IMAGE) });
+    };
 
     if (report.kind === 'deleted') {
       const from = known?.status ?? report.from ?? (image.status === 'deleted' ? undefined : image.status);
-      this.remember(id, { status: 'deleted', updatedAt, seen: [] });
+      log('deleted');
       // The snapshot is the image before its deletion.
       const before: ArtifactRecord = { ...image, status: from ?? image.status };
       return eventOf('deleted', before, { from, to: 'deleted', revision: image.revision + 1 });
     }
     if (report.kind === 'members') {
-      this.remember(id, { status: image.status, updatedAt: Math.max(updatedAt, known?.updatedAt ?? 0), seen: seenWith(known, fingerprint) });
+      log(image.status);
       return eventOf('updated', image);
     }
     if (!known) {
-      this.remember(id, { status: image.status, updatedAt, seen: [fingerprint] });
+      if (report.kind === 'polled') {
+        this.remember(id, { status: image.status, updatedAt, latest: fingerprint, expected: [] });
+        return null;
+      }
+      log(image.status);
       if (report.kind === 'created') return eventOf('created', image);
-      if (report.kind === 'polled') return null;
       if (report.from !== undefined && report.from !== image.status) return eventOf('statusChanged', image, { from: report.from, to: image.status });
       // Nothing tells the status before: a report that stands for a status change says so.
       if (report.statusChange) return eventOf('statusChanged', image, { to: image.status });
       return eventOf('updated', image);
     }
-    if (known.seen.includes(fingerprint) || report.kind === 'created') return null;
-    if (isLate(known, image.status, updatedAt)) return null;
+    if (fingerprint === known.latest || this.absorb(known, fingerprint, source)) {
+      if (fingerprint === known.latest) this.absorb(known, fingerprint, source);
+      return null;
+    }
+    if (report.kind === 'created' || isLate(known, image.status, updatedAt)) return null;
     const moved = image.status !== known.status;
     if (report.kind === 'polled' && !moved) return null;
-    this.remember(id, { status: image.status, updatedAt: Math.max(updatedAt, known.updatedAt), seen: seenWith(known, fingerprint) });
+    log(image.status);
     return moved ? eventOf('statusChanged', image, { from: known.status, to: image.status }) : eventOf('updated', image);
+  }
+
+  /** Whether the other source logged this state and this report was expected; the expectation is used up. */
+  private absorb(known: Known, fingerprint: string, source: Source): boolean {
+    const i = known.expected.findIndex((e) => e.fingerprint === fingerprint && e.by !== source);
+    if (i < 0) return false;
+    known.expected.splice(i, 1);
+    return true;
   }
 
   private remember(id: string, state: Known): void {
@@ -181,12 +210,6 @@ export function fingerprintOf(image: ArtifactRecord): string {
     image.status, image.name, image.visibility, image.owner, Date.parse(image.updatedAt), [...image.tags].sort(), properties,
     f.disk_format ?? null, f.container_format ?? null, f.size ?? null, f.virtual_size ?? null, f.checksum ?? null, f.min_disk ?? 0, f.min_ram ?? 0, f.protected ?? false,
   ]);
-}
-
-function seenWith(known: Known | undefined, fingerprint: string): string[] {
-  const seen = (known?.seen ?? []).filter((f) => f !== fingerprint);
-  seen.push(fingerprint);
-  return seen.slice(-SEEN_PER_IMAGE);
 }
 
 /** The record without the view's backend name. */

@@ -124,7 +124,7 @@ export class NotificationHandler {
       const image = imageFromPayload(this.o.backend, n.payload);
       if (!image) return;
       const before = this.o.events.statusOf(image.id);
-      await this.o.events.report(image, report(image));
+      await this.o.events.report(image, report(image), 'glance');
       this.noteImport(image, before);
       return;
     }
@@ -180,6 +180,9 @@ export class NotificationHandler {
   }
 }
 
+/** Longest wait for RabbitMQ to confirm a close. */
+const CLOSE_WAIT_MS = 2_000;
+
 export interface ConsumerOptions {
   settings: NotificationSettings;
   handle(n: GlanceNotification): Promise<void>;
@@ -194,7 +197,10 @@ export interface ConsumerOptions {
  */
 export class NotificationConsumer {
   private closed = false;
+  private readonly stopping = new AbortController();
   private model: ChannelModel | undefined;
+  /** Resolves when the current connection has closed. */
+  private gone: Promise<void> = Promise.resolve();
   private loop: Promise<void> | undefined;
   private chain: Promise<void> = Promise.resolve();
   private readonly readyListeners = new Set<() => void>();
@@ -225,9 +231,15 @@ export class NotificationConsumer {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.model?.close().catch(() => undefined);
+    this.stopping.abort();
+    if (this.model) await this.shut(this.model);
     await this.loop;
     await this.chain;
+  }
+
+  /** Closes a connection; one whose socket already died may never answer the close, so its end counts too. */
+  private async shut(model: ChannelModel): Promise<void> {
+    await Promise.race([model.close().catch(() => undefined), this.gone, sleep(CLOSE_WAIT_MS)]);
   }
 
   private async run(): Promise<void> {
@@ -238,6 +250,7 @@ export class NotificationConsumer {
       try {
         model = await connect(settings.url, { timeout: 10_000 });
         const gone = new Promise<void>((resolve) => model!.once('close', () => resolve()));
+        this.gone = gone;
         model.on('error', (err: unknown) => this.o.log?.('the connection to RabbitMQ failed', err));
         const channel = await model.createChannel();
         channel.on('error', (err: unknown) => this.o.log?.('the RabbitMQ channel failed', err));
@@ -248,7 +261,7 @@ export class NotificationConsumer {
         await channel.bindQueue(settings.queue, settings.exchange, `${settings.topic}.*`);
         await channel.consume(settings.queue, (message) => this.receive(channel, message), { noAck: false });
         if (this.closed) {
-          await model.close().catch(() => undefined);
+          await this.shut(model);
           return;
         }
         this.model = model;
@@ -259,12 +272,12 @@ export class NotificationConsumer {
         if (!this.closed) this.o.log?.('the connection to RabbitMQ closed; reconnecting');
       } catch (err) {
         if (!this.closed) this.o.log?.(`connecting to RabbitMQ for Glance's notifications failed; retrying in about ${delay} ms`, err);
-        await model?.close().catch(() => undefined);
+        if (model) await this.shut(model);
       } finally {
         this.model = undefined;
       }
       if (this.closed) return;
-      await sleep(Math.floor(delay / 2 + Math.random() * (delay / 2)));
+      await sleep(Math.floor(delay / 2 + Math.random() * (delay / 2)), undefined, { signal: this.stopping.signal }).catch(() => undefined);
       delay = Math.min(settings.reconnectMaxMs, delay * 2);
     }
   }
