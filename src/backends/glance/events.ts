@@ -52,6 +52,8 @@ interface Known {
   updatedAt: number;
   /** Fingerprint of the state logged last. */
   latest: string;
+  /** The same without updated_at: what a subscriber can tell apart. */
+  latestContent: string;
   /** States one source logged that the other is expected to report too (each report absorbs one). */
   expected: { fingerprint: string; by: Source }[];
 }
@@ -104,6 +106,7 @@ export class ImageEvents {
     const id = image.id.toLowerCase();
     const known = this.known.get(id);
     const fingerprint = fingerprintOf(image);
+    const content = contentOf(fingerprint);
     const updatedAt = Date.parse(image.updatedAt);
     if (known?.status === 'deleted') {
       if (report.kind === 'deleted') this.absorb(known, fingerprint, source);
@@ -111,7 +114,7 @@ export class ImageEvents {
     }
     const log = (status: Status): void => {
       const expected = [...(known?.expected ?? []), { fingerprint, by: source }];
-      this.remember(id, { status, updatedAt: Math.max(updatedAt, known?.updatedAt ?? 0), latest: fingerprint, expected: expected.slice(-EXPECTED_PER_IMAGE) });
+      this.remember(id, { status, updatedAt: Math.max(updatedAt, known?.updatedAt ?? 0), latest: fingerprint, latestContent: content, expected: expected.slice(-EXPECTED_PER_IMAGE) });
     };
 
     if (report.kind === 'deleted') {
@@ -127,7 +130,7 @@ export class ImageEvents {
     }
     if (!known) {
       if (report.kind === 'polled') {
-        this.remember(id, { status: image.status, updatedAt, latest: fingerprint, expected: [] });
+        this.remember(id, { status: image.status, updatedAt, latest: fingerprint, latestContent: content, expected: [] });
         return null;
       }
       log(image.status);
@@ -142,6 +145,11 @@ export class ImageEvents {
       return null;
     }
     if (report.kind === 'created' || isLate(known, image.status, updatedAt)) return null;
+    if (content === known.latestContent) {
+      // Only updated_at moved (Glance saves again after an upload or import): no change to tell.
+      this.remember(id, { ...known, updatedAt: Math.max(updatedAt, known.updatedAt), latest: fingerprint });
+      return null;
+    }
     const moved = image.status !== known.status;
     if (report.kind === 'polled' && !moved) return null;
     log(image.status);
@@ -207,9 +215,14 @@ export function fingerprintOf(image: ArtifactRecord): string {
   const f = image.fields;
   const properties = Object.entries(image.properties).filter(([key]) => !key.startsWith('os_glance_')).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return JSON.stringify([
-    image.status, image.name, image.visibility, image.owner, Date.parse(image.updatedAt), [...image.tags].sort(), properties,
+    Date.parse(image.updatedAt), image.status, image.name, image.visibility, image.owner, [...image.tags].sort(), properties,
     f.disk_format ?? null, f.container_format ?? null, f.size ?? null, f.virtual_size ?? null, f.checksum ?? null, f.min_disk ?? 0, f.min_ram ?? 0, f.protected ?? false,
   ]);
+}
+
+/** A fingerprint without its updated_at (its first element). */
+function contentOf(fingerprint: string): string {
+  return fingerprint.slice(fingerprint.indexOf(','));
 }
 
 /** The record without the view's backend name. */
