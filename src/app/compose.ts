@@ -230,7 +230,7 @@ async function openBackends(config: Config, shared: SharedParts, extra: AppOptio
     ...(federated && { lookup: (principal, ids) => federation!.getMany(principal, ids) }),
   };
   const members = config.backends.map((spec): FederationMember => {
-    if (spec.driver === 'glance') return openGlanceBackend(spec, config, parts);
+    if (spec.driver === 'glance') return openGlanceBackend(spec, config, shared, parts);
     return { backend: openNativeBackend(spec.name, config, shared, parts) };
   });
   if (extra) members.push(...(await extra(parts)));
@@ -273,8 +273,13 @@ function openNativeBackend(name: string, config: Config, shared: SharedParts, pa
   });
 }
 
-/** A `driver: "glance"` backend: a real Glance v2 proxied (docs/glance-backend.md); it serves images only. */
-function openGlanceBackend(spec: GlanceBackendConfig, config: Config, parts: BackendParts): FederationMember {
+/**
+ * A `driver: "glance"` backend: a real Glance v2 proxied (docs/glance-backend.md); it serves
+ * images only. Its lifecycle events go to the metadata store's log, as the native backend's.
+ */
+function openGlanceBackend(spec: GlanceBackendConfig, config: Config, shared: SharedParts, parts: BackendParts): FederationMember {
+  const { logger } = shared;
+  const notifications = spec.notifications && { ...spec.notifications, queue: spec.notifications.queue ?? `vitrine-${spec.name}` };
   const backend = new GlanceBackend({
     name: spec.name,
     url: spec.url,
@@ -290,6 +295,11 @@ function openGlanceBackend(spec: GlanceBackendConfig, config: Config, parts: Bac
     allowPrivateUrls: config.dataPlane.allowPrivateUrls,
     // Glance pages hold at most 1000 images; the federation reads short pages further.
     paging: { defaultPageSize: Math.min(parts.paging.defaultPageSize, GLANCE_MAX_PAGE), maxPageSize: Math.min(parts.paging.maxPageSize, GLANCE_MAX_PAGE) },
+    pollIntervalMs: spec.importPollIntervalMs,
+    events: { append: (events) => shared.store.appendEvents(events) },
+    ...(notifications && { notifications }),
+    inFlightPollMs: spec.inFlightPollMs,
+    log: (message, err) => logger.warn({ err, backend: spec.name }, message),
   });
   return { backend, typeNames: ['images'] };
 }

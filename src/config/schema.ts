@@ -166,6 +166,7 @@ const TypeSpecSchema = strict({
 export const BACKEND_NAME = /^[a-z][a-z0-9_-]*$/;
 const backendName = z.string(expecting('a backend name')).regex(BACKEND_NAME, expecting('a name of lower-case letters, digits, _ and -, starting with a letter')).max(64, expecting('a name of at most 64 characters'));
 const GLANCE_URL = 'an http:// or https:// URL of the Glance endpoint, without /v2';
+const AMQP_URL = 'an amqp:// or amqps:// URL of the RabbitMQ that Glance notifies';
 
 const NativeBackendSchema = strict({ name: backendName, driver: z.literal('native') });
 
@@ -188,6 +189,24 @@ const GlanceBackendSchema = strict({
   breaker: strict({ failures: int(1).default(5), resetMs: int(1).default(10_000) }).prefault({}),
   /** Keep-alive connections in the pool. */
   connections: int(1, 1024).default(16),
+  /** How often a running import's task and image are read for importProgress events. */
+  importPollIntervalMs: int(10).default(1000),
+  /** Without notifications: how often images seen in flight (saving, uploading, importing) are read again for status events; 0: never. */
+  inFlightPollMs: int(0).default(5000),
+  /** Glance's oslo.messaging notifications over RabbitMQ, turned into artifactEvents (docs/glance-backend.md). */
+  notifications: strict({
+    url: z.string(expecting(AMQP_URL)).regex(/^amqps?:\/\/\S+$/, expecting(AMQP_URL)),
+    /** Glance's control_exchange. */
+    exchange: text(1).default('glance'),
+    /** oslo.messaging's notification topic ([oslo_messaging_notifications] topics); bound as `<topic>.*`. */
+    topic: text(1).default('notifications'),
+    /** The queue Vitrine reads from; `vitrine-<backend name>` by default. Instances naming the same queue share its messages. */
+    queue: text(1).optional(),
+    /** RabbitMQ removes the queue after this long without a consumer (what arrives meanwhile waits in it). */
+    queueExpiresMs: int(1000).default(3_600_000),
+    reconnectMinMs: int(1).default(500),
+    reconnectMaxMs: int(1).default(30_000),
+  }).optional(),
 });
 
 const BackendSchema = z.discriminatedUnion('driver', [NativeBackendSchema, GlanceBackendSchema], expecting('a backend: an object with driver "native" or "glance"'));

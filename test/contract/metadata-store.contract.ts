@@ -732,6 +732,34 @@ export function metadataStoreContract(
         expect(stored.map((e) => e.seq)).toEqual([...stored.map((e) => e.seq)].sort((x, y) => x - y));
       });
 
+      it('appends events of artifacts kept elsewhere, in order, after the ones already logged', async () => {
+        const before = await insert(artifact(1));
+        // Artifacts of another backend: no rows here, only their events.
+        const foreign = artifact(50, { typeName: 'images', status: 'queued' });
+        const active = { ...foreign, status: 'active' as const, revision: 2 };
+        const events = [eventFor('created', foreign), eventFor('statusChanged', active, { from: 'queued', to: 'active' }), eventFor('deleted', active, { from: 'active', to: 'deleted' })];
+        const stored = await store.appendEvents(events);
+
+        expect(stored).toEqual(events.map((e) => ({ ...e, seq: expect.any(Number) })));
+        expect(stored[0].seq).toBeGreaterThan(before.seq);
+        expect(stored.map((e) => e.seq)).toEqual([stored[0].seq, stored[0].seq + 1, stored[0].seq + 2]);
+        expect(await store.readEvents(before.seq, 10)).toEqual(stored);
+        expect(await store.getArtifacts([foreign.id])).toEqual([null]);
+        expect(await store.appendEvents([])).toEqual([]);
+        expect(await store.readEvents(0, 10)).toHaveLength(4);
+      });
+
+      it('appends all of a batch or none of it', async () => {
+        const first = await insert(artifact(1));
+        const good = eventFor('updated', artifact(2));
+        // A snapshot that cannot be encoded fails the second append, after the first one ran.
+        const bad = eventFor('updated', artifact(3, { fields: { big: 1n as unknown as FieldValue } }));
+        await expect(store.appendEvents([good, bad])).rejects.toThrow();
+        expect(await store.readEvents(0, 10)).toEqual([first]);
+        const next = await store.appendEvents([good]);
+        expect(next[0].seq).toBeGreaterThan(first.seq);
+      });
+
       it('prunes to the newest events, and seq keeps growing afterwards', async () => {
         const stored: StoredEvent[] = [];
         for (let i = 1; i <= 5; i++) stored.push(await insert(artifact(i)));

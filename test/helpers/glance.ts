@@ -69,13 +69,20 @@ export function parseKeyValues(text: string): Record<string, string> {
   return out;
 }
 
-export async function startGlance(options: { timeoutMs?: number } = {}): Promise<RealGlance> {
+export interface StartGlanceOptions {
+  timeoutMs?: number;
+  /** glance-dev's --notifications: noop (default), log, or rabbit://user:pass@host:port/ for real oslo.messaging notifications. */
+  notifications?: string;
+}
+
+export async function startGlance(options: StartGlanceOptions = {}): Promise<RealGlance> {
   const dir = mkdtempSync(join(tmpdir(), 'vitrine-glance-'));
   // A port can be taken between our probe and Glance's bind: try a few.
   let lastError = '';
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    const up = await glanceDev(['up', '--fresh', '--port', String(port), '--dir', dir], options.timeoutMs ?? GLANCE_START_TIMEOUT_MS - 30_000);
+    const extra = options.notifications ? ['--notifications', options.notifications] : [];
+    const up = await glanceDev(['up', '--fresh', '--port', String(port), '--dir', dir, ...extra], options.timeoutMs ?? GLANCE_START_TIMEOUT_MS - 30_000);
     const env = parseKeyValues(up.stdout);
     if (up.code === 0 && env.GLANCE_URL) {
       let stopped = false;
@@ -94,7 +101,7 @@ export async function startGlance(options: { timeoutMs?: number } = {}): Promise
         },
       };
     }
-    lastError = `glance-dev up --fresh --port ${port} --dir ${dir} exited ${up.code}:\n${up.stderr}\n${up.stdout}`;
+    lastError = `glance-dev up --fresh --port ${port} --dir ${dir} ${extra.join(' ')} exited ${up.code}:\n${up.stderr}\n${up.stdout}`;
     // Stop whatever half-started, then retry only when the port was the problem.
     await glanceDev(['down', '--dir', dir, '-q'], 60_000);
     if (!/already in use/.test(up.stderr)) break;

@@ -30,6 +30,8 @@ describe('config: backends', () => {
         retries: 2,
         breaker: { failures: 5, resetMs: 10000 },
         connections: 16,
+        importPollIntervalMs: 1000,
+        inFlightPollMs: 5000,
       },
       { name: 'local', driver: 'native' },
     ]);
@@ -49,10 +51,23 @@ describe('config: backends', () => {
       'backends[0].retries: expected an integer from 0 to 10, got -1 (from overrides)',
       'backends[0].timeouts.connectMs: expected an integer ≥ 1, got 0 (from overrides)',
       'backends[0].breaker.resetMs: expected an integer ≥ 1, got "soon" (from overrides)',
-      expect.stringMatching(/^backends\[0\]\.colour: unknown key; expected one of: name, driver, url, identity, timeouts, retries, breaker, connections, got "red"/),
+      expect.stringMatching(/^backends\[0\]\.colour: unknown key; expected one of: name, driver, url, identity, timeouts, retries, breaker, connections, importPollIntervalMs, inFlightPollMs, notifications, got "red"/),
     ]));
     expect(problems([{ name: 'g', driver: 'glance', url: 'http://glance:9292/v2' }])).toEqual([expect.stringMatching(/^backends\[0\]\.url: expected an http:\/\/ or https:\/\/ URL of the Glance endpoint, without \/v2/)]);
     expect(problems([{ name: 'g', driver: 'glance' }])).toEqual([expect.stringMatching(/^backends\[0\]\.url: expected an http/)]);
+  });
+
+  it("completes Glance's notifications with oslo.messaging's defaults, and names their mistakes", () => {
+    const config = loadConfig({ env: {}, overrides: { backends: [{ name: 'legacy', driver: 'glance', url: 'http://g:9292', notifications: { url: 'amqp://guest:guest@127.0.0.1:5672/' } }] } });
+    expect(config.backends[0]).toMatchObject({
+      notifications: { url: 'amqp://guest:guest@127.0.0.1:5672/', exchange: 'glance', topic: 'notifications', queueExpiresMs: 3_600_000, reconnectMinMs: 500, reconnectMaxMs: 30_000 },
+    });
+    expect(problems([{ name: 'g', driver: 'glance', url: 'http://g', notifications: { url: 'rabbit://guest@h/', exchange: '', queue: 7 }, inFlightPollMs: -1 }])).toEqual(expect.arrayContaining([
+      'backends[0].notifications.url: expected an amqp:// or amqps:// URL of the RabbitMQ that Glance notifies, got "rabbit://guest@h/" (from overrides)',
+      expect.stringMatching(/^backends\[0\]\.notifications\.exchange: expected /),
+      expect.stringMatching(/^backends\[0\]\.notifications\.queue: expected /),
+      'backends[0].inFlightPollMs: expected an integer ≥ 0, got -1 (from overrides)',
+    ]));
   });
 
   it('wants unique names and at most one native backend', () => {

@@ -17,10 +17,15 @@ import type {
   ArtifactBackend, ArtifactPage, ArtifactView, BlobContent, BlobSweepReport, BlobTarget, BlobView, ByteSpan, CreateRequest, ExternalBlobRequest,
   ImportRequest, ListRequest, StatusAction, StoreView, TaskView, UpdateRequest, UploadMeta, UploadResult, UsageView,
 } from '../port';
+import { checkImportUrl, type UrlFilter } from '../native/web-download';
 import { ProgressReporter } from '../shared/progress';
 import { createBody, JSON_PATCH, patchFor } from './changes';
-import { GlanceClient, type GlanceRequest, type GlanceTimeouts, type Method } from './client';
+import { GlanceClient, headerValue, type GlanceRequest, type GlanceTimeouts, type Method } from './client';
+import { ImageEvents, type EventSink } from './events';
 import { identityHeaders, type IdentityMode } from './identity';
+import { InFlightImages } from './in-flight';
+import { IMPORT_LOCK, importBody, ImportWatchers } from './imports';
+import { NotificationConsumer, NotificationHandler, type NotificationSettings } from './notifications';
 import { glanceFilter, glanceSort, keysetOf, MAX_IDS_PER_QUERY, reverseGlanceSort } from './query';
 import { imageBlob, imagesOf, imageView, memberOf, membersOf, storesOf, taskOf, tasksOf } from './shapes';
 import { checkAnnounced } from '../shared/announced';
@@ -47,15 +52,47 @@ export interface GlanceBackendOptions {
   progressIntervalMs: number;
   /** Where the data plane serves blobs (BlobView.downloadUrl), as for the native backend. */
   blobPathPrefix: string;
-  /** For the web-download pre-check of image imports (later). */
+  /** The web-download pre-check of imports lets private and loopback addresses through. */
   allowPrivateUrls: boolean;
   /** Page sizes; Glance itself caps a page at 1000. Default 25 and 1000. */
   paging?: PageLimits;
+  /** How often a running import's task and image are read for importProgress events. Default 1000. */
+  pollIntervalMs?: number;
+  /** Imports watched at once (more run unwatched: no progress events). Default 32. */
+  maxImportWatchers?: number;
+  /** A watch that sees no end of its task stops after this long. Default 2 hours (Glance's import lock lasts 1 to 2). */
+  maxImportWatchMs?: number;
+  /**
+   * Where lifecycle events of images go (the native metadata store's log, which numbers
+   * them); without it this backend publishes no lifecycle events, only progress.
+   */
+  events?: EventSink;
+  /** Glance's notifications over RabbitMQ, turned into events (needs `events`). */
+  notifications?: NotificationSettings;
+  /** Without notifications: how often images seen in flight are read again for status events (needs `events`; 0: never). Default 5000. */
+  inFlightPollMs?: number;
+  /** Images followed by that polling at once. Default 1000. */
+  maxInFlight?: number;
+  /** Background failures (watchers, events, notifications) that no caller sees. */
+  log?: (message: string, err?: unknown) => void;
 }
 
 /** How often a failed upload's image is read while Glance rolls it back, and how long Glance may take to start on it. */
 const ROLLBACK_POLL_MS = 25;
 const ROLLBACK_START_MS = 2_000;
+/**
+ * The pre-check of web-download URLs: syntax, http(s), and (unless allowed) no private or
+ * loopback address. Host and port lists are left to Glance's own [import_filtering_opts].
+ */
+const PERMISSIVE_URL_FILTER: UrlFilter = Object.freeze({
+  allowedSchemes: Object.freeze(['http', 'https']),
+  disallowedSchemes: Object.freeze([]),
+  allowedHosts: Object.freeze([]),
+  disallowedHosts: Object.freeze([]),
+  allowedPorts: Object.freeze([]),
+  disallowedPorts: Object.freeze([]),
+  allowPrivate: false,
+});
 /** Glance's api_limit_max. */
 const GLANCE_MAX_LIMIT = 1000;
 const IMAGE_BLOB = 'image';
@@ -73,6 +110,16 @@ export class GlanceBackend implements ArtifactBackend {
   private readonly client: GlanceClient;
   private readonly imageType: ArtifactTypeDef;
   private readonly paging: PageLimits;
+  private readonly watchers: ImportWatchers;
+  private closing: Promise<void> | undefined;
+  /** Lifecycle events, when a sink is configured. */
+  private readonly events: ImageEvents | undefined;
+  /** Without notifications: the images in flight that are polled. */
+  private readonly inFlight: InFlightImages | undefined;
+  /** Glance's notifications, when configured. */
+  readonly notifications: NotificationConsumer | undefined;
+  /** What Vitrine refuses itself before Glance sees a web-download; Glance's own filter applies after it. */
+  private readonly urlFilter: UrlFilter;
 
   constructor(private readonly options: GlanceBackendOptions) {
     this.name = options.name;
@@ -88,6 +135,39 @@ export class GlanceBackend implements ArtifactBackend {
       breaker: options.breaker,
       connections: options.connections,
     });
+    this.urlFilter = { ...PERMISSIVE_URL_FILTER, allowPrivate: options.allowPrivateUrls };
+    this.watchers = new ImportWatchers({
+      bus: options.bus,
+      readImage: (principal, id) => this.getImage(principal, id),
+      readTasks: (principal, id) => this.tasksOf(principal, id),
+      pollIntervalMs: options.pollIntervalMs ?? 1000,
+      maxWatchers: options.maxImportWatchers ?? 32,
+      maxWatchMs: options.maxImportWatchMs ?? 2 * 3600_000,
+      log: options.log,
+      // Without notifications, what a watcher reads is also a status report.
+      onImage: (principal, image) => {
+        if (!this.inFlight) return;
+        void this.events?.report(image, { kind: 'polled' });
+        this.inFlight.track(principal, image);
+      },
+    });
+    if (options.events) {
+      const events = new ImageEvents({ sink: options.events, bus: options.bus, log: options.log });
+      this.events = events;
+      if (options.notifications) {
+        const handler = new NotificationHandler({ backend: this.name, events, bus: options.bus, watching: (id) => this.watchers.watching(id) });
+        this.notifications = new NotificationConsumer({ settings: options.notifications, handle: (n) => handler.handle(n), log: options.log });
+        this.notifications.start();
+      } else if ((options.inFlightPollMs ?? 5000) > 0) {
+        this.inFlight = new InFlightImages({
+          events,
+          read: (principal, ids) => this.getMany(principal, ids),
+          intervalMs: options.inFlightPollMs ?? 5000,
+          maxImages: options.maxInFlight ?? 1000,
+          log: options.log,
+        });
+      }
+    }
   }
 
   /** The circuit breaker's state, for health reports. */
@@ -95,9 +175,27 @@ export class GlanceBackend implements ArtifactBackend {
     return this.client.breaker.state;
   }
 
-  /** Closes the connection pool (at shutdown). */
+  /** Stops the notifications, the polling and the import watchers, then closes the connection pool (at shutdown). Idempotent. */
   close(): Promise<void> {
-    return this.client.close();
+    this.closing ??= (async () => {
+      await this.notifications?.close();
+      await this.inFlight?.close();
+      await this.watchers.close();
+      await this.client.close();
+    })();
+    return this.closing;
+  }
+
+  /** Resolves once no import is watched any more (tests). */
+  importsIdle(): Promise<void> {
+    return this.watchers.idle();
+  }
+
+  /** One round of in-flight polling now (tests); false when polling is off. */
+  async pollInFlight(): Promise<boolean> {
+    if (!this.inFlight) return false;
+    await this.inFlight.poll();
+    return true;
   }
 
   // ---- reads ---------------------------------------------------------------------------
@@ -123,6 +221,7 @@ export class GlanceBackend implements ArtifactBackend {
     const rest = missing();
     const single = await mapLimit(rest, this.options.connections, (id) => this.getImage(principal, id));
     single.forEach((view) => view && found.set(view.id.toLowerCase(), view));
+    if (this.inFlight) for (const view of found.values()) this.inFlight.track(principal, view);
     return ids.map((id) => found.get(id.toLowerCase()) ?? null);
   }
 
@@ -217,8 +316,9 @@ export class GlanceBackend implements ArtifactBackend {
     const type = this.types.get(request.typeName);
     if (type.name !== this.imageType.name) fail('BAD_INPUT', `backend ${this.name} (a Glance) holds images only, not ${type.name}`, { backend: this.name });
     const body = createBody(type, request);
-    const json = await this.client.json(this.request(principal, 'POST', '/v2/images', { json: body }), [201]);
-    return imageView(this.name, json);
+    const created = imageView(this.name, await this.client.json(this.request(principal, 'POST', '/v2/images', { json: body }), [201]));
+    await this.events?.report(created, { kind: 'created' });
+    return created;
   }
 
   /**
@@ -231,7 +331,9 @@ export class GlanceBackend implements ArtifactBackend {
     this.checkRevision(current, ifRevision);
     const ops = patchFor(this.imageType, current, change);
     if (ops.length === 0) return current;
-    return this.patch(principal, current.id, ops);
+    const updated = await this.patch(principal, current.id, ops);
+    await this.events?.report(updated, { kind: 'changed', from: current.status });
+    return updated;
   }
 
   async setVisibility(principal: Principal, id: string, visibility: Visibility, ifRevision?: number): Promise<ArtifactView> {
@@ -241,7 +343,9 @@ export class GlanceBackend implements ArtifactBackend {
       this.checkRevision(current, ifRevision);
       if (current.visibility === to) return current;
     }
-    return this.patch(principal, parseId(id), [{ op: 'replace', path: '/visibility', value: to }]);
+    const updated = await this.patch(principal, parseId(id), [{ op: 'replace', path: '/visibility', value: to }]);
+    await this.events?.report(updated, { kind: 'changed' });
+    return updated;
   }
 
   private async patch(principal: Principal, id: string, ops: unknown[]): Promise<ArtifactView> {
@@ -253,15 +357,23 @@ export class GlanceBackend implements ArtifactBackend {
   async changeStatus(principal: Principal, id: string, action: StatusAction, ifRevision?: number): Promise<ArtifactView> {
     if (action === 'activate') fail('TRANSITION_FORBIDDEN', 'Glance images become active when their data is uploaded or imported, not by request');
     const imageId = parseId(id);
-    if (ifRevision !== undefined) this.checkRevision(await this.loadImage(principal, imageId), ifRevision);
+    // The status before, for the event, unless it is remembered.
+    const needBefore = ifRevision !== undefined || (this.events !== undefined && this.events.statusOf(imageId) === undefined);
+    const before = needBefore ? await this.loadImage(principal, imageId) : undefined;
+    if (before) this.checkRevision(before, ifRevision);
     await this.client.empty(this.request(principal, 'POST', `${imagePath(imageId)}/actions/${action}`), [204]);
-    return this.loadImage(principal, imageId);
+    const after = await this.loadImage(principal, imageId);
+    await this.events?.report(after, { kind: 'changed', from: before?.status });
+    return after;
   }
 
   async delete(principal: Principal, id: string, ifRevision?: number): Promise<{ id: string; typeName: string; status: Status }> {
     const imageId = parseId(id);
-    if (ifRevision !== undefined) this.checkRevision(await this.loadImage(principal, imageId), ifRevision);
+    // The event's snapshot is the image before its deletion.
+    const before = ifRevision !== undefined || this.events ? await this.loadImage(principal, imageId) : undefined;
+    if (before) this.checkRevision(before, ifRevision);
     await this.client.empty(this.request(principal, 'DELETE', imagePath(imageId)), [204]);
+    if (before) await this.events?.report(before, { kind: 'deleted', from: before.status });
     return { id: imageId, typeName: this.imageType.name, status: 'deleted' };
   }
 
@@ -308,7 +420,9 @@ export class GlanceBackend implements ArtifactBackend {
     const id = parseId(artifactId);
     if (project.length < 1 || project.length > 255) fail('FIELD_INVALID', 'member project must be 1 to 255 characters');
     try {
-      return memberOf(this.name, await this.client.json(this.request(principal, 'POST', `${imagePath(id)}/members`, { json: { member: project } }), [200]));
+      const member = memberOf(this.name, await this.client.json(this.request(principal, 'POST', `${imagePath(id)}/members`, { json: { member: project } }), [200]));
+      await this.membersChanged(principal, id);
+      return member;
     } catch (err) {
       // Glance says "Not allowed to create members" both for policy and for images that are not shared.
       if (err instanceof VitrineError && err.code === 'FORBIDDEN') {
@@ -321,12 +435,27 @@ export class GlanceBackend implements ArtifactBackend {
 
   async updateMember(principal: Principal, artifactId: string, project: string, status: MemberStatus): Promise<MemberRecord> {
     if (!MEMBER_STATUSES.includes(status)) fail('FIELD_INVALID', `member status must be one of ${MEMBER_STATUSES.join(', ')}`);
-    const request = this.request(principal, 'PUT', `${imagePath(parseId(artifactId))}/members/${encodeURIComponent(project)}`, { json: { status } });
-    return memberOf(this.name, await this.client.json(request, [200]));
+    const id = parseId(artifactId);
+    const request = this.request(principal, 'PUT', `${imagePath(id)}/members/${encodeURIComponent(project)}`, { json: { status } });
+    const member = memberOf(this.name, await this.client.json(request, [200]));
+    await this.membersChanged(principal, id);
+    return member;
   }
 
   async removeMember(principal: Principal, artifactId: string, project: string): Promise<void> {
-    await this.client.empty(this.request(principal, 'DELETE', `${imagePath(parseId(artifactId))}/members/${encodeURIComponent(project)}`), [204]);
+    const id = parseId(artifactId);
+    await this.client.empty(this.request(principal, 'DELETE', `${imagePath(id)}/members/${encodeURIComponent(project)}`), [204]);
+    await this.membersChanged(principal, id);
+  }
+
+  /** Members are not part of the image Glance shows: their change is one `updated` event with the image read afresh. */
+  private async membersChanged(principal: Principal, id: string): Promise<void> {
+    if (!this.events) return;
+    const image = await this.getImage(principal, id).catch((err: unknown) => {
+      this.options.log?.(`reading image ${id} for its members' event failed`, err);
+      return null;
+    });
+    if (image) await this.events.report(image, { kind: 'members' });
   }
 
   // ---- image data ----------------------------------------------------------------------
@@ -363,6 +492,20 @@ export class GlanceBackend implements ArtifactBackend {
   async uploadBlob(principal: Principal, requested: BlobTarget, body: Readable, meta: UploadMeta, signal?: AbortSignal): Promise<UploadResult> {
     const declared = checkAnnounced(meta);
     const { image } = await this.uploadable(principal, requested);
+    return this.putData(principal, image, 'file', body, meta, declared, signal, async () => {
+      const after = await this.loadImage(principal, image.id);
+      const blob = imageBlob(after, this.downloadUrl(after.id)) ?? fail('UPSTREAM_REJECTED', `backend ${this.name}: Glance accepted the data but the image shows none (status ${after.status})`, { backend: this.name });
+      await this.events?.report(after, { kind: 'changed', from: image.status });
+      return { artifact: after, blob };
+    });
+  }
+
+  /**
+   * One data transfer to Glance (`file`: upload, `stage`: glance-direct staging), streamed
+   * through the upload meter with progress events; `then` reads the outcome once Glance
+   * took the data. A failure of our side after bytes went out waits for Glance's rollback.
+   */
+  private async putData<T>(principal: Principal, image: ArtifactView, kind: 'file' | 'stage', body: Readable, meta: UploadMeta, declared: number | undefined, signal: AbortSignal | undefined, then: () => Promise<T>): Promise<T> {
     const field = requireField(this.imageType, IMAGE_BLOB);
     const limit = field.maxBlobSize ?? Number.MAX_SAFE_INTEGER;
     if (declared !== undefined && declared > limit) fail('BLOB_TOO_LARGE', `${declared} bytes is more than an image accepts (${limit} bytes)`, { limit });
@@ -376,12 +519,12 @@ export class GlanceBackend implements ArtifactBackend {
       const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
       if (declared !== undefined) headers['x-openstack-image-size'] = String(declared);
       // Chunked, even when the size is known: the wire must be able to stop short without ending.
-      const put = this.client.empty(this.request(principal, 'PUT', `${imagePath(image.id)}/file`, { headers, body: outgoing.stream, upload: true }), [204]);
+      const put = this.client.empty(this.request(principal, 'PUT', `${imagePath(image.id)}/${kind}`, { headers, body: outgoing.stream, upload: true }), [204]);
       const outcome = await Promise.race([put.then(() => 'done' as const, (err: unknown) => ({ err })), outgoing.failed.then((cause) => ({ cause }))]);
       if (outcome !== 'done') {
         const cause = outgoing.cause();
         if (cause) {
-          if (outgoing.sent()) await this.rollBack(principal, image.id, () => outgoing.abort());
+          if (outgoing.sent()) await this.rollBack(principal, image.id, kind === 'file' ? 'saving' : 'uploading', () => outgoing.abort());
           outgoing.abort();
           await put.catch(() => undefined);
           // Our side's reason (client gone, over the cap, mismatch) explains the upstream failure it caused.
@@ -389,10 +532,9 @@ export class GlanceBackend implements ArtifactBackend {
         }
         throw 'err' in outcome ? outcome.err : outcome.cause;
       }
-      const after = await this.loadImage(principal, image.id);
-      const blob = imageBlob(after, this.downloadUrl(after.id)) ?? fail('UPSTREAM_REJECTED', `backend ${this.name}: Glance accepted the data but the image shows none (status ${after.status})`, { backend: this.name });
+      const result = await then();
       progress.finish('succeeded', outgoing.bytes());
-      return { artifact: after, blob };
+      return result;
     } catch (err) {
       outgoing.stop();
       outgoing.abort();
@@ -403,11 +545,11 @@ export class GlanceBackend implements ArtifactBackend {
 
   /**
    * Our side of an upload failed after bytes went out to Glance: wait until Glance is
-   * working on it (the image is `saving`), break it off, and wait until Glance has put the
-   * image back, so the caller's error means "nothing happened", as with the native
-   * backend. Best effort and bounded (a failing read ends the wait).
+   * working on it (the image is `busy`: saving, or uploading for staging), break it off, and
+   * wait until Glance has put the image back, so the caller's error means "nothing
+   * happened", as with the native backend. Best effort and bounded (a failing read ends the wait).
    */
-  private async rollBack(principal: Principal, id: string, abort: () => void): Promise<void> {
+  private async rollBack(principal: Principal, id: string, busy: Status, abort: () => void): Promise<void> {
     const started = performance.now();
     const deadline = started + this.options.timeouts.requestMs;
     const status = () => this.getImage(principal, id).then((image) => image?.status, () => undefined);
@@ -417,7 +559,7 @@ export class GlanceBackend implements ArtifactBackend {
     } finally {
       abort();
     }
-    for (let s = await status(); s === 'saving' && performance.now() < deadline; s = await status()) await sleep(ROLLBACK_POLL_MS);
+    for (let s = await status(); s === busy && performance.now() < deadline; s = await status()) await sleep(ROLLBACK_POLL_MS);
   }
 
   async openBlob(principal: Principal, requested: BlobTarget): Promise<BlobContent> {
@@ -486,12 +628,50 @@ export class GlanceBackend implements ArtifactBackend {
     });
   }
 
-  async stageImage(): Promise<ArtifactView> {
-    return fail('BAD_INPUT', `image import through backend ${this.name} (a Glance) is not available yet`, { backend: this.name });
+  /**
+   * Streams the body to `PUT /v2/images/{id}/stage` (queued → uploading), as uploads go to
+   * `/file`: constant memory, upload progress events, Glance's rollback awaited on failure.
+   */
+  async stageImage(principal: Principal, imageId: string, body: Readable, meta: UploadMeta, signal?: AbortSignal): Promise<ArtifactView> {
+    const declared = checkAnnounced(meta);
+    const image = await this.loadImage(principal, imageId);
+    requireWrite(principal, image, 'stage data for this image');
+    nextStatus('image', 'stage_start', image.status);
+    return this.putData(principal, image, 'stage', body, meta, declared, signal, async () => {
+      const after = await this.loadImage(principal, image.id);
+      await this.events?.report(after, { kind: 'changed', from: image.status });
+      this.inFlight?.track(principal, after);
+      return after;
+    });
   }
 
-  async importImage(_principal: Principal, _imageId: string, _request: ImportRequest): Promise<TaskView> {
-    return fail('BAD_INPUT', `image import through backend ${this.name} (a Glance) is not available yet`, { backend: this.name });
+  /**
+   * `POST /v2/images/{id}/import`, after Vitrine's own checks: the request's shape, and a
+   * web-download URL through the same filter as the native store's fetcher (private and
+   * loopback addresses refused unless `allowPrivateUrls`), so a refused URL never reaches
+   * Glance. Returns the task Glance created (the one carrying the answer's request id) and
+   * watches the import in the background for importProgress events.
+   */
+  async importImage(principal: Principal, imageId: string, request: ImportRequest): Promise<TaskView> {
+    const id = parseId(imageId);
+    const body = importBody(request);
+    if (request.method === 'web-download') await checkImportUrl(request.uri!, this.urlFilter);
+    const call = this.request(principal, 'POST', `${imagePath(id)}/import`, { json: body });
+    const requestId = await this.client.exchange(call, async (answer) => {
+      if (answer.status !== 202) throw await this.client.answerError(answer);
+      await answer.body.dump();
+      return headerValue(answer.headers['x-openstack-request-id']);
+    });
+    const [tasks, image] = await Promise.all([this.tasksOf(principal, id), this.getImage(principal, id)]);
+    const lock = image?.properties[IMPORT_LOCK];
+    const task = tasks.find((t) => requestId !== undefined && t.requestId === requestId) ?? tasks.find((t) => t.id === lock) ?? tasks[0];
+    if (!task) fail('UPSTREAM_REJECTED', `backend ${this.name}: Glance accepted the import of image ${id} but lists no task for it`, { backend: this.name });
+    if (image && (task.status === 'pending' || task.status === 'processing')) {
+      this.watchers.watch({ principal, image, task, method: request.method });
+      // A copy-image leaves the image active: the polling follows it only once it shows importing.
+      this.inFlight?.track(principal, image);
+    }
+    return task;
   }
 
   async tasksOf(principal: Principal, imageId: string): Promise<TaskView[]> {

@@ -73,6 +73,11 @@ const BY_MESSAGE: { status: number; pattern: RegExp; code: ErrorCode }[] = [
   { status: 409, pattern: /Member .* is duplicated/i, code: 'MEMBER_EXISTS' },
   { status: 409, pattern: /Property .* does not exist/i, code: 'BAD_INPUT' },
   { status: 413, pattern: /size cap|too large|exceeds the (maximum|image size)/i, code: 'BLOB_TOO_LARGE' },
+  // Image import (POST /v2/images/{id}/import, PUT /v2/images/{id}/stage).
+  { status: 409, pattern: /Image has active task|prior operation is still in progress/i, code: 'IMPORT_BUSY' },
+  { status: 409, pattern: /Store for identifier .* not found|Unknown scheme/i, code: 'STORE_UNKNOWN' },
+  { status: 400, pattern: /does not pass filtering/i, code: 'URL_FORBIDDEN' },
+  { status: 404, pattern: /method is not available at this site/i, code: 'BAD_INPUT' },
 ];
 
 /** Per-operation overrides, e.g. `{ 409: 'BLOB_BUSY' }` for an upload to a saving image. */

@@ -177,6 +177,12 @@ export interface MetadataStore {
   /** Deletes finished tasks whose expiresAt is before `before`; returns how many. */
   pruneTasks(before: string): Promise<number>;
 
+  /**
+   * Appends events that no row change of this store goes with: changes made elsewhere (a
+   * Glance behind a Glance backend) that subscribers follow through this log. All or none,
+   * in one transaction; seqs grow in the order given. The artifacts need not be in the store.
+   */
+  appendEvents(events: readonly NewEvent[]): Promise<StoredEvent[]>;
   /** Events with seq > afterSeq, oldest first. */
   readEvents(afterSeq: number, limit: number): Promise<StoredEvent[]>;
   /** Keeps the newest `keep` events. */

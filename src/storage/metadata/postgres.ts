@@ -430,6 +430,15 @@ export class PostgresMetadataStore implements MetadataStore {
 
   // ---- events ----------------------------------------------------------------------------
 
+  async appendEvents(events: readonly NewEvent[]): Promise<StoredEvent[]> {
+    if (events.length === 0) return [];
+    return this.write(async (tx) => {
+      const stored: StoredEvent[] = [];
+      for (const e of events) stored.push(await tx.appendEvent(e));
+      return stored;
+    });
+  }
+
   async readEvents(afterSeq: number, limit: number): Promise<StoredEvent[]> {
     const rows = await this.rows<EventRow>('SELECT * FROM events WHERE seq > $1 ORDER BY seq LIMIT $2', [afterSeq, Math.max(0, Math.floor(limit))]);
     return rows.map(eventFromRow);

@@ -413,6 +413,11 @@ export class SqliteMetadataStore implements MetadataStore {
 
   // ---- events ----------------------------------------------------------------------------
 
+  async appendEvents(events: readonly NewEvent[]): Promise<StoredEvent[]> {
+    if (events.length === 0) return [];
+    return this.write(() => events.map((e) => this.appendEvent(e)));
+  }
+
   async readEvents(afterSeq: number, limit: number): Promise<StoredEvent[]> {
     const rows = this.stmt('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?').all(afterSeq, Math.max(0, Math.floor(limit))) as EventRow[];
     return rows.map(eventFromRow);
