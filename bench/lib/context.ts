@@ -10,6 +10,7 @@ import { Summary, summarize } from './stats';
 import type { GlanceTarget } from '../targets/glance';
 import type { VitrineTarget } from '../targets/vitrine';
 import type { CeilingTarget } from '../targets/ceiling';
+import type { GlanceProxyTarget } from '../targets/glance-proxy';
 
 export interface BenchOptions {
   quick: boolean;
@@ -37,6 +38,8 @@ export interface Measurement {
   rps: Summary;
   p50: Summary;
   p99: Summary;
+  /** Median response time per round with sub-millisecond resolution (ms). */
+  medianMs: Summary;
   bytesPerRequest: number;
   requests: number;
   non2xx: number;
@@ -82,6 +85,12 @@ export class BenchContext {
     return this.once('vitrine', () => startVitrine(this));
   }
 
+  /** Vitrine whose only backend is the run's Glance (starts Glance first). */
+  async glanceProxy(): Promise<GlanceProxyTarget> {
+    const { startGlanceProxy } = await import('../targets/glance-proxy');
+    return this.once('glance-proxy', () => startGlanceProxy(this));
+  }
+
   async ceiling(): Promise<CeilingTarget> {
     const { startCeiling } = await import('../targets/ceiling');
     return this.once('ceiling', () => startCeiling(this));
@@ -93,8 +102,9 @@ export class BenchContext {
 
   /**
    * Measures every request not measured yet in this run. Rounds are
-   * interleaved (round 1 of each, then round 2 of each, ...) so that a burst
-   * of load from elsewhere on the machine hits all sides alike. Each side
+   * interleaved (round 1 of each, then round 2 of each in reverse order, ...)
+   * so that a burst or a trend of load from elsewhere on the machine hits all
+   * sides alike. Each side
    * gets one warm-up run first (JIT, connection pools, SQLite page cache).
    */
   async measure(requests: MeasureRequest[]): Promise<Map<string, Measurement>> {
@@ -104,10 +114,11 @@ export class BenchContext {
     const rounds = new Map<string, LoadResult[]>(todo.map((r) => [r.key, []]));
     for (const r of todo) await runLoad(specs.get(r.key)!, this.opts.warmupSeconds);
     for (let i = 0; i < this.opts.rounds; i++) {
-      for (const r of todo) {
+      // A, B, then B, A: a load that rises or falls through the run favours no side.
+      for (const r of i % 2 === 0 ? todo : [...todo].reverse()) {
         const res = await runLoad(specs.get(r.key)!, this.opts.seconds);
         rounds.get(r.key)!.push(res);
-        log(`  ${r.label} round ${i + 1}/${this.opts.rounds}: ${res.rps.toFixed(1)} req/s, p50 ${res.latencyP50} ms, p99 ${res.latencyP99} ms${res.non2xx || res.errors ? `, non-2xx ${res.non2xx}, errors ${res.errors}` : ''}`);
+        log(`  ${r.label} round ${i + 1}/${this.opts.rounds}: ${res.rps.toFixed(1)} req/s, p50 ${res.latencyP50} ms (${res.latencyMedianMs.toFixed(2)}), p99 ${res.latencyP99} ms${res.non2xx || res.errors ? `, non-2xx ${res.non2xx}, errors ${res.errors}` : ''}`);
       }
     }
     for (const r of todo) {
@@ -121,6 +132,7 @@ export class BenchContext {
         rps: summarize(rs.map((x) => x.rps)),
         p50: summarize(rs.map((x) => x.latencyP50)),
         p99: summarize(rs.map((x) => x.latencyP99)),
+        medianMs: summarize(rs.map((x) => x.latencyMedianMs)),
         bytesPerRequest: rs.reduce((s, x) => s + x.bytesPerRequest, 0) / rs.length,
         requests: requestsTotal,
         non2xx: rs.reduce((s, x) => s + x.non2xx, 0),
