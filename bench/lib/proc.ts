@@ -218,3 +218,8 @@ export function machineBusyCpuSeconds(): number {
   const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
   return (user + nice + system + irq + softirq + (steal || 0)) / ticksPerSecond();
 }
+
+/** CPU seconds used so far by every process of a group (Glance: parent + workers). */
+export function groupCpuSeconds(pgid: number): number {
+  return groupPids(pgid).reduce((sum, pid) => sum + (processCpuSeconds(pid) || 0), 0);
+}

@@ -3,9 +3,9 @@
 // both read the very same Glance image (same file, page cache warm for both).
 // Glance's own download is shown next to Vitrine's on its native store
 // (informative: issue 4 sets a target for uploads only). Also the proxy's RSS
-// growth during a download (it streams).
+// growth during a download (it streams) and the CPU seconds per GiB.
 import { blobSize } from './blob-common';
-import { createImage, deleteImage, download, mibRow, rotated, rssRow, streamSides, upload, type StreamSide } from './proxy-streams';
+import { createImage, deleteImage, download, mibRow, rotated, rssRow, streamSides, StreamSamples, upload, type StreamSide } from './proxy-streams';
 import type { Scenario } from './types';
 
 const PROXY_TARGET = 0.9;
@@ -20,7 +20,7 @@ export const proxyDownloadScenario: Scenario = {
     // One image in Glance read by both the proxy and the direct side; one in the native store.
     const glanceImage = await createImage(sides.direct, `bench-download-${process.pid}`);
     const nativeImage = await createImage(sides.native, `bench-download-${process.pid}`);
-    const speed = new Map<StreamSide, number[]>([[sides.proxy, []], [sides.direct, []], [sides.native, []]]);
+    const samples = new StreamSamples();
     const proxyRss: number[] = [];
     try {
       await upload(sides.direct, glanceImage, size);
@@ -29,19 +29,20 @@ export const proxyDownloadScenario: Scenario = {
       for (let round = 0; round < ctx.opts.rounds; round++) {
         for (const [side, id] of rotated(plan, round)) {
           const t = await download(side, id, size);
-          speed.get(side)!.push(t.mibPerSecond);
+          samples.add(side, t);
           if (side === sides.proxy && t.rssMib !== undefined) proxyRss.push(t.rssMib);
         }
-        ctx.log(`  download round ${round + 1}/${ctx.opts.rounds}: ${plan.map(([s]) => `${s.label} ${speed.get(s)![round].toFixed(0)} MiB/s`).join(', ')}; proxy RSS +${proxyRss[round]?.toFixed(1)} MiB`);
+        ctx.log(`  download round ${round + 1}/${ctx.opts.rounds}: ${plan.map(([s]) => `${s.label} ${samples.last(s).toFixed(0)} MiB/s`).join(', ')}; proxy RSS +${proxyRss[round]?.toFixed(1)} MiB`);
       }
     } finally {
       await deleteImage(sides.direct, glanceImage);
       await deleteImage(sides.native, nativeImage);
     }
-    const of = (s: StreamSide): [string, number[]] => [s.label, speed.get(s)!];
     return [
-      mibRow(this.name, `GET ${sizeLabel} through the proxy vs straight to Glance (same image)`, of(sides.proxy), of(sides.direct), PROXY_TARGET),
-      mibRow(this.name, `GET ${sizeLabel}: Vitrine native vs Glance's own download (informative)`, of(sides.native), of(sides.direct)),
+      mibRow(this.name, `GET ${sizeLabel} through the proxy vs straight to Glance (same image)`, samples.mib(sides.proxy), samples.mib(sides.direct), PROXY_TARGET),
+      mibRow(this.name, `GET ${sizeLabel}: Vitrine native vs Glance's own download (informative)`, samples.mib(sides.native), samples.mib(sides.direct)),
+      samples.cpuRow(this.name, 'CPU per GiB downloaded, through the proxy vs straight to Glance', sides.proxy, sides.direct),
+      samples.cpuRow(this.name, 'CPU per GiB downloaded, Vitrine native vs Glance', sides.native, sides.direct),
       rssRow(this.name, `proxy RSS growth during a ${sizeLabel} GET (lower is better)`, sides.proxy.label, proxyRss),
     ];
   },

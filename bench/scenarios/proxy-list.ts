@@ -10,7 +10,7 @@
 import { requestJson } from '../lib/http';
 import type { BenchContext } from '../lib/context';
 import { GLANCE_LIST_PATH, proxyDirectList, proxyGraphqlList, proxyList } from './requests';
-import { addedLatencyRow, rpsRow, Scenario } from './types';
+import { addedLatencyRow, cpuRow, rpsRow, Scenario } from './types';
 
 /** Issue 7: at least 0.9x of direct Glance's throughput, under 2 ms added p50 latency. */
 export const PROXY_THROUGHPUT_TARGET = 0.9;
@@ -43,7 +43,10 @@ export const proxyListScenario: Scenario = {
       rpsRow(this.name, 'vs Glance direct, both new connection per request', get(pFresh), get(dFresh), PROXY_THROUGHPUT_TARGET),
       addedLatencyRow(this.name, 'added median latency, both keep-alive', get(pKa), get(dKa), PROXY_ADDED_LATENCY_MS),
       addedLatencyRow(this.name, 'added median latency, both new connection per request', get(pFresh), get(dFresh), PROXY_ADDED_LATENCY_MS),
+      cpuRow(this.name, 'CPU per request, through the proxy vs direct, keep-alive', get(pKa), get(dKa)),
+      cpuRow(this.name, 'CPU per request, through the proxy vs direct, new connection per request', get(pFresh), get(dFresh)),
       rpsRow(this.name, 'GraphQL images(first: 100) through the proxy vs Glance direct list, keep-alive (informative)', get(gql), get(dKa)),
+      cpuRow(this.name, 'CPU per request, GraphQL through the proxy vs the direct list, keep-alive', get(gql), get(dKa)),
     ];
   },
 };

@@ -8,7 +8,7 @@
 import type { Row } from '../lib/report';
 import { proxyDirectShow, proxyShow } from './requests';
 import { PROXY_ADDED_LATENCY_MS, PROXY_THROUGHPUT_TARGET } from './proxy-list';
-import { addedLatencyRow, rpsRow, Scenario } from './types';
+import { addedLatencyRow, cpuRow, rpsRow, Scenario } from './types';
 
 export const proxyShowScenario: Scenario = {
   name: 'proxy.show',
@@ -21,7 +21,11 @@ export const proxyShowScenario: Scenario = {
     for (const [proxy, direct] of pairs) {
       const mode = proxy.key.endsWith('.fresh') ? 'both new connection per request' : 'both keep-alive';
       const [p, d] = [m.get(proxy.key)!, m.get(direct.key)!];
-      rows.push(rpsRow(this.name, `vs Glance direct, ${mode}`, p, d, PROXY_THROUGHPUT_TARGET), addedLatencyRow(this.name, `added median latency, ${mode}`, p, d, PROXY_ADDED_LATENCY_MS));
+      rows.push(
+        rpsRow(this.name, `vs Glance direct, ${mode}`, p, d, PROXY_THROUGHPUT_TARGET),
+        addedLatencyRow(this.name, `added median latency, ${mode}`, p, d, PROXY_ADDED_LATENCY_MS),
+        cpuRow(this.name, `CPU per request, through the proxy vs direct, ${mode.replace('both ', '')}`, p, d),
+      );
     }
     return rows;
   },

@@ -6,9 +6,9 @@
 // sides alternating within each round.
 import type { BenchContext } from '../lib/context';
 import { requestJson } from '../lib/http';
-import { rssBytes } from '../lib/proc';
+import { groupCpuSeconds, processCpuSeconds, rssBytes } from '../lib/proc';
 import type { Row } from '../lib/report';
-import { ratio, summarize } from '../lib/stats';
+import { fmt, ratio, summarize, sumRounds } from '../lib/stats';
 import type { GlanceProxyTarget } from '../targets/glance-proxy';
 import { readToken, spawnVitrine } from '../targets/vitrine';
 import { getDiscard, mibPerSecond, putStream, rssGrowthDuring } from './blob-common';
@@ -20,6 +20,8 @@ export interface StreamSide {
   headers: Record<string, string>;
   /** The process whose RSS growth is reported (Vitrine sides only). */
   pid?: number;
+  /** Readers of the CPU seconds used so far by the processes serving this side, by name. */
+  cpu: Record<string, () => number>;
 }
 
 export interface StreamSides {
@@ -38,10 +40,11 @@ export function streamSides(ctx: BenchContext): Promise<StreamSides> {
     const port = ctx.opts.vitrinePort + 6;
     const { svc, dataDir } = await spawnVitrine(ctx, 'vitrine-native-streams', port);
     const token = await readToken(dataDir);
+    const glanceCpu = () => groupCpuSeconds(p.glance.pid);
     return {
-      proxy: { label: 'Vitrine /v2 -> Glance', url: p.url, headers: p.facadeHeaders, pid: p.pid },
-      direct: { label: 'Glance direct', url: p.glance.url, headers: p.identity },
-      native: { label: 'Vitrine native /v2', url: `http://127.0.0.1:${port}`, headers: { 'x-auth-token': token, accept: 'application/json' }, pid: svc.pid },
+      proxy: { label: 'Vitrine /v2 -> Glance', url: p.url, headers: p.facadeHeaders, pid: p.pid, cpu: { vitrine: () => processCpuSeconds(p.pid), glance: glanceCpu } },
+      direct: { label: 'Glance direct', url: p.glance.url, headers: p.identity, cpu: { glance: glanceCpu } },
+      native: { label: 'Vitrine native /v2', url: `http://127.0.0.1:${port}`, headers: { 'x-auth-token': token, accept: 'application/json' }, pid: svc.pid, cpu: { vitrine: () => processCpuSeconds(svc.pid) } },
       glance: p.glance,
       stop: () => svc.stop(),
     };
@@ -70,30 +73,36 @@ export interface Transfer {
   mibPerSecond: number;
   /** Peak RSS growth of side.pid during the transfer (MiB), when there is a pid. */
   rssMib?: number;
+  /** CPU seconds per GiB moved, of each process serving the side. */
+  cpuPerGiB: Record<string, number>;
+}
+
+/** Runs a transfer of `size` bytes, timing it and sampling the side's RSS and CPU. */
+async function transfer(side: StreamSide, size: number, start: () => Promise<number>, check: (result: number) => void): Promise<Transfer> {
+  const cpu = Object.entries(side.cpu);
+  const cpu0 = cpu.map(([, read]) => read());
+  const before = side.pid ? rssBytes(side.pid) : 0;
+  const t0 = performance.now();
+  const work = start();
+  const rssMib = side.pid ? await rssGrowthDuring(side.pid, before, work) : undefined;
+  check(await work);
+  const ms = performance.now() - t0;
+  const gib = size / (1 << 30);
+  return { mibPerSecond: mibPerSecond(size, ms), rssMib, cpuPerGiB: Object.fromEntries(cpu.map(([name, read], i) => [name, (read() - cpu0[i]) / gib])) };
 }
 
 /** PUTs `size` bytes as one request (Content-Length known, as glanceclient sends it). */
-export async function upload(side: StreamSide, id: string, size: number): Promise<Transfer> {
-  const before = side.pid ? rssBytes(side.pid) : 0;
-  const t0 = performance.now();
-  const put = putStream(`${side.url}/v2/images/${id}/file`, side.headers, size);
-  const rssMib = side.pid ? await rssGrowthDuring(side.pid, before, put) : undefined;
-  const status = await put;
-  const ms = performance.now() - t0;
-  if (status !== 204) throw new Error(`${side.label}: upload: HTTP ${status}`);
-  return { mibPerSecond: mibPerSecond(size, ms), rssMib };
+export function upload(side: StreamSide, id: string, size: number): Promise<Transfer> {
+  return transfer(side, size, () => putStream(`${side.url}/v2/images/${id}/file`, side.headers, size), (status) => {
+    if (status !== 204) throw new Error(`${side.label}: upload: HTTP ${status}`);
+  });
 }
 
 /** GETs the image's data, discarding it; checks that every byte arrived. */
-export async function download(side: StreamSide, id: string, size: number): Promise<Transfer> {
-  const before = side.pid ? rssBytes(side.pid) : 0;
-  const t0 = performance.now();
-  const get = getDiscard(`${side.url}/v2/images/${id}/file`, side.headers);
-  const rssMib = side.pid ? await rssGrowthDuring(side.pid, before, get) : undefined;
-  const got = await get;
-  const ms = performance.now() - t0;
-  if (got !== size) throw new Error(`${side.label}: download: ${got} of ${size} bytes`);
-  return { mibPerSecond: mibPerSecond(size, ms), rssMib };
+export function download(side: StreamSide, id: string, size: number): Promise<Transfer> {
+  return transfer(side, size, () => getDiscard(`${side.url}/v2/images/${id}/file`, side.headers), (got) => {
+    if (got !== size) throw new Error(`${side.label}: download: ${got} of ${size} bytes`);
+  });
 }
 
 /** A throughput comparison row over per-round MiB/s samples. */
@@ -119,4 +128,43 @@ export function rssRow(scenario: string, metric: string, label: string, samples:
 export function rotated<T>(sides: readonly T[], round: number): T[] {
   const k = round % sides.length;
   return [...sides.slice(k), ...sides.slice(0, k)];
+}
+
+/**
+ * Per-round results of every side of a stream scenario: throughput, and the
+ * CPU seconds per GiB of each process serving it.
+ */
+export class StreamSamples {
+  private readonly speed = new Map<StreamSide, number[]>();
+  private readonly cpu = new Map<StreamSide, Record<string, number[]>>();
+
+  add(side: StreamSide, t: Transfer): void {
+    if (!this.speed.has(side)) {
+      this.speed.set(side, []);
+      this.cpu.set(side, {});
+    }
+    this.speed.get(side)!.push(t.mibPerSecond);
+    const cpu = this.cpu.get(side)!;
+    for (const [name, v] of Object.entries(t.cpuPerGiB)) (cpu[name] ??= []).push(v);
+  }
+
+  mib(side: StreamSide): [string, number[]] {
+    return [side.label, this.speed.get(side) ?? []];
+  }
+
+  /** Last round's MiB/s of a side, for the log. */
+  last(side: StreamSide): number {
+    return this.speed.get(side)?.at(-1) ?? NaN;
+  }
+
+  /** CPU seconds per GiB: every process serving `subject` against every process serving `baseline`. */
+  cpuRow(scenario: string, metric: string, subject: StreamSide, baseline: StreamSide): Row {
+    const side = (x: StreamSide) => {
+      const parts = Object.entries(this.cpu.get(x) ?? {});
+      const total = summarize(sumRounds(parts.map(([, v]) => v)));
+      return { label: `${x.label} (${parts.map(([name, v]) => `${name} ${fmt(summarize(v).median)}`).join(' + ')})`, value: total };
+    };
+    const [s, b] = [side(subject), side(baseline)];
+    return { scenario, metric: `${metric} (lower is better)`, unit: 'CPU s/GiB', subject: s, baseline: b, ratio: ratio(s.value, b.value) };
+  }
 }

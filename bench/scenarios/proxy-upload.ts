@@ -3,10 +3,10 @@
 // Glance's own upload next to Vitrine's on its native store (issue 4: Vitrine at
 // least 1.3x Glance's upload). Each round creates a queued image on each side,
 // uploads the same bytes, checks the result, and deletes it, so the stores
-// never fill up. Also the proxy's RSS growth during an upload (it streams).
-import type { Row } from '../lib/report';
+// never fill up. Also the proxy's RSS growth during an upload (it streams) and
+// the CPU seconds per GiB of every process involved.
 import { blobSize } from './blob-common';
-import { createImage, deleteImage, imageOn, mibRow, rotated, rssRow, streamSides, upload, type StreamSide } from './proxy-streams';
+import { createImage, deleteImage, imageOn, mibRow, rotated, rssRow, streamSides, StreamSamples, upload, type StreamSide } from './proxy-streams';
 import type { Scenario } from './types';
 
 const PROXY_TARGET = 0.9;
@@ -20,7 +20,7 @@ export const proxyUploadScenario: Scenario = {
     const sizeLabel = `${size / (1 << 20)} MiB`;
     const sides = await streamSides(ctx);
     const order: StreamSide[] = [sides.proxy, sides.direct, sides.native];
-    const speed = new Map<StreamSide, number[]>(order.map((s) => [s, []]));
+    const samples = new StreamSamples();
     const proxyRss: number[] = [];
     for (let round = 0; round < ctx.opts.rounds; round++) {
       const checksums: string[] = [];
@@ -31,7 +31,7 @@ export const proxyUploadScenario: Scenario = {
           const after = await imageOn(side, id);
           if (after.status !== 'active' || after.size !== size || !after.checksum) throw new Error(`${side.label}: after upload the image is ${after.status}, ${after.size} bytes`);
           checksums.push(after.checksum);
-          speed.get(side)!.push(t.mibPerSecond);
+          samples.add(side, t);
           if (side === sides.proxy && t.rssMib !== undefined) proxyRss.push(t.rssMib);
         } finally {
           await deleteImage(side, id);
@@ -39,14 +39,14 @@ export const proxyUploadScenario: Scenario = {
       }
       // Same bytes everywhere: a different checksum means a side stored something else.
       if (new Set(checksums).size !== 1) throw new Error(`proxy.upload: checksums differ between sides: ${checksums.join(', ')}`);
-      ctx.log(`  upload round ${round + 1}/${ctx.opts.rounds}: ${order.map((s) => `${s.label} ${speed.get(s)![round].toFixed(0)} MiB/s`).join(', ')}; proxy RSS +${proxyRss[round]?.toFixed(1)} MiB`);
+      ctx.log(`  upload round ${round + 1}/${ctx.opts.rounds}: ${order.map((s) => `${s.label} ${samples.last(s).toFixed(0)} MiB/s`).join(', ')}; proxy RSS +${proxyRss[round]?.toFixed(1)} MiB`);
     }
-    const of = (s: StreamSide): [string, number[]] => [s.label, speed.get(s)!];
-    const rows: Row[] = [
-      mibRow(this.name, `PUT ${sizeLabel} through the proxy vs straight to Glance`, of(sides.proxy), of(sides.direct), PROXY_TARGET),
-      mibRow(this.name, `PUT ${sizeLabel}: Vitrine native vs Glance's own upload`, of(sides.native), of(sides.direct), NATIVE_VS_GLANCE_TARGET),
+    return [
+      mibRow(this.name, `PUT ${sizeLabel} through the proxy vs straight to Glance`, samples.mib(sides.proxy), samples.mib(sides.direct), PROXY_TARGET),
+      mibRow(this.name, `PUT ${sizeLabel}: Vitrine native vs Glance's own upload`, samples.mib(sides.native), samples.mib(sides.direct), NATIVE_VS_GLANCE_TARGET),
+      samples.cpuRow(this.name, 'CPU per GiB uploaded, through the proxy vs straight to Glance', sides.proxy, sides.direct),
+      samples.cpuRow(this.name, 'CPU per GiB uploaded, Vitrine native vs Glance', sides.native, sides.direct),
       rssRow(this.name, `proxy RSS growth during a ${sizeLabel} PUT (lower is better)`, sides.proxy.label, proxyRss),
     ];
-    return rows;
   },
 };
