@@ -60,6 +60,10 @@ function parseArgs(argv: string[]): { opts: BenchOptions; only?: string[]; list:
   return { opts, only, list };
 }
 
+function loadAverage1m(): number {
+  return Math.round(loadavg()[0] * 100) / 100;
+}
+
 async function main(): Promise<number> {
   const { opts, only, list } = parseArgs(process.argv.slice(2));
   if (list) {
@@ -73,11 +77,14 @@ async function main(): Promise<number> {
   ctx.log(`${selected.length} scenario(s), ${opts.rounds} rounds x ${opts.seconds} s, ${opts.connections} connections; work dir ${ctx.workDir}`);
   if (opts.quick) ctx.note(`Quick mode: ${opts.seedCount} images seeded per side instead of 10,000; ${opts.rounds} rounds of ${opts.seconds} s.`);
   const rows: Row[] = [];
+  const loadAverages: Record<string, { before: number; after: number }> = {};
   let failures = 0;
   const t0 = performance.now();
   try {
     for (const s of selected) {
       ctx.log(`--- ${s.name}: ${s.description}`);
+      // The machine may be shared: the load around each scenario says how far to trust it.
+      const before = loadAverage1m();
       try {
         rows.push(...(await s.run(ctx)));
       } catch (err) {
@@ -88,6 +95,10 @@ async function main(): Promise<number> {
         }
         ctx.log(`${s.name}: ${reason}`);
         rows.push({ scenario: s.name, metric: s.description, unit: '', skipped: reason });
+      } finally {
+        const after = loadAverage1m();
+        loadAverages[s.name] = { before, after };
+        ctx.log(`${s.name}: 1-minute load average ${before} before, ${after} after`);
       }
     }
   } finally {
@@ -101,7 +112,7 @@ async function main(): Promise<number> {
     options: reportOpts,
     rows,
     measurements: [...ctx.measurements.values()],
-    extra: { ...ctx.extra, totalSeconds: Math.round((performance.now() - t0) / 1000) },
+    extra: { ...ctx.extra, loadAverage1m: loadAverages, totalSeconds: Math.round((performance.now() - t0) / 1000) },
     notes: ctx.notes,
   });
   process.stdout.write(`\n${consoleTable(rows)}\n\nwritten: ${files.md}, ${files.json} (${Math.round((performance.now() - t0) / 1000)} s)\n`);

@@ -10,6 +10,7 @@ import { Summary, summarize } from './stats';
 import type { GlanceTarget } from '../targets/glance';
 import type { VitrineTarget } from '../targets/vitrine';
 import type { CeilingTarget } from '../targets/ceiling';
+import type { GlanceProxyTarget } from '../targets/glance-proxy';
 
 export interface BenchOptions {
   quick: boolean;
@@ -37,6 +38,10 @@ export interface Measurement {
   rps: Summary;
   p50: Summary;
   p99: Summary;
+  /** Median response time per round with sub-millisecond resolution (ms). */
+  medianMs: Summary;
+  /** CPU milliseconds per answered request of each process named by `cpu`, per round. */
+  cpuMsPerRequest?: Record<string, Summary>;
   bytesPerRequest: number;
   requests: number;
   non2xx: number;
@@ -48,6 +53,12 @@ export interface MeasureRequest {
   key: string;
   label: string;
   spec: () => Promise<LoadSpec>;
+  /**
+   * Processes whose CPU time per request is recorded, by name (e.g. the
+   * Vitrine and the Glance serving this load): readers of CPU seconds used so
+   * far. A machine-independent figure beside rates that depend on the load.
+   */
+  cpu?: () => Promise<Record<string, () => number>>;
 }
 
 function log(msg: string): void {
@@ -82,6 +93,12 @@ export class BenchContext {
     return this.once('vitrine', () => startVitrine(this));
   }
 
+  /** Vitrine whose only backend is the run's Glance (starts Glance first). */
+  async glanceProxy(): Promise<GlanceProxyTarget> {
+    const { startGlanceProxy } = await import('../targets/glance-proxy');
+    return this.once('glance-proxy', () => startGlanceProxy(this));
+  }
+
   async ceiling(): Promise<CeilingTarget> {
     const { startCeiling } = await import('../targets/ceiling');
     return this.once('ceiling', () => startCeiling(this));
@@ -93,21 +110,34 @@ export class BenchContext {
 
   /**
    * Measures every request not measured yet in this run. Rounds are
-   * interleaved (round 1 of each, then round 2 of each, ...) so that a burst
-   * of load from elsewhere on the machine hits all sides alike. Each side
+   * interleaved (round 1 of each, then round 2 of each in reverse order, ...)
+   * so that a burst or a trend of load from elsewhere on the machine hits all
+   * sides alike. Each side
    * gets one warm-up run first (JIT, connection pools, SQLite page cache).
    */
   async measure(requests: MeasureRequest[]): Promise<Map<string, Measurement>> {
     const todo = requests.filter((r) => !this.measurements.has(r.key));
     const specs = new Map<string, LoadSpec>();
-    for (const r of todo) specs.set(r.key, await r.spec());
+    const cpuReaders = new Map<string, Record<string, () => number>>();
+    const cpuRounds = new Map<string, Record<string, number[]>>();
+    for (const r of todo) {
+      specs.set(r.key, await r.spec());
+      if (!r.cpu) continue;
+      const readers = await r.cpu();
+      cpuReaders.set(r.key, readers);
+      cpuRounds.set(r.key, Object.fromEntries(Object.keys(readers).map((name) => [name, []])));
+    }
     const rounds = new Map<string, LoadResult[]>(todo.map((r) => [r.key, []]));
     for (const r of todo) await runLoad(specs.get(r.key)!, this.opts.warmupSeconds);
     for (let i = 0; i < this.opts.rounds; i++) {
-      for (const r of todo) {
+      // A, B, then B, A: a load that rises or falls through the run favours no side.
+      for (const r of i % 2 === 0 ? todo : [...todo].reverse()) {
+        const readers = Object.entries(cpuReaders.get(r.key) ?? {});
+        const before = readers.map(([, read]) => read());
         const res = await runLoad(specs.get(r.key)!, this.opts.seconds);
         rounds.get(r.key)!.push(res);
-        log(`  ${r.label} round ${i + 1}/${this.opts.rounds}: ${res.rps.toFixed(1)} req/s, p50 ${res.latencyP50} ms, p99 ${res.latencyP99} ms${res.non2xx || res.errors ? `, non-2xx ${res.non2xx}, errors ${res.errors}` : ''}`);
+        readers.forEach(([name, read], j) => cpuRounds.get(r.key)![name].push(((read() - before[j]) * 1000) / Math.max(1, res.requests)));
+        log(`  ${r.label} round ${i + 1}/${this.opts.rounds}: ${res.rps.toFixed(1)} req/s, p50 ${res.latencyP50} ms (${res.latencyMedianMs.toFixed(2)}), p99 ${res.latencyP99} ms${res.non2xx || res.errors ? `, non-2xx ${res.non2xx}, errors ${res.errors}` : ''}`);
       }
     }
     for (const r of todo) {
@@ -121,6 +151,8 @@ export class BenchContext {
         rps: summarize(rs.map((x) => x.rps)),
         p50: summarize(rs.map((x) => x.latencyP50)),
         p99: summarize(rs.map((x) => x.latencyP99)),
+        medianMs: summarize(rs.map((x) => x.latencyMedianMs)),
+        ...(cpuRounds.has(r.key) ? { cpuMsPerRequest: Object.fromEntries(Object.entries(cpuRounds.get(r.key)!).map(([k, v]) => [k, summarize(v)])) } : {}),
         bytesPerRequest: rs.reduce((s, x) => s + x.bytesPerRequest, 0) / rs.length,
         requests: requestsTotal,
         non2xx: rs.reduce((s, x) => s + x.non2xx, 0),

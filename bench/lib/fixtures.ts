@@ -46,6 +46,18 @@ export const LIST_IMAGES = `query ListImages {
   }
 }`;
 
+/**
+ * The list through a Glance backend: the same page without totalCount, which
+ * Glance cannot count (the backend would page through every image, 1000 per
+ * call, on every request; docs/glance-backend.md).
+ */
+export const PROXY_LIST_IMAGES = `query ProxyListImages {
+  images(first: 100, sort: [{ key: "createdAt", direction: DESC }]) {
+    edges { node { ${IMAGE_FIELDS} } }
+    pageInfo { hasNextPage endCursor }
+  }
+}`;
+
 export const SHOW_IMAGE = `query ShowImage($id: ID!) {
   image(id: $id) { ${IMAGE_FIELDS} }
 }`;

@@ -189,3 +189,37 @@ export function groupPids(pgid: number): number[] {
 export function groupRssBytes(pgid: number): number {
   return groupPids(pgid).reduce((sum, pid) => sum + (rssBytes(pid) || 0), 0);
 }
+
+let clockTicks: number | undefined;
+/** Kernel clock ticks per second (the unit of /proc CPU times). */
+function ticksPerSecond(): number {
+  if (clockTicks === undefined) {
+    const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+    clockTicks = Number(r.stdout?.trim()) || 100;
+  }
+  return clockTicks;
+}
+
+/** CPU seconds (user + system, all threads) a process has used so far, or NaN if it is gone. */
+export function processCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after "(comm) ": state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU seconds the whole machine has spent busy (not idle, not waiting for I/O) so far. */
+export function machineBusyCpuSeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return (user + nice + system + irq + softirq + (steal || 0)) / ticksPerSecond();
+}
+
+/** CPU seconds used so far by every process of a group (Glance: parent + workers). */
+export function groupCpuSeconds(pgid: number): number {
+  return groupPids(pgid).reduce((sum, pid) => sum + (processCpuSeconds(pid) || 0), 0);
+}

@@ -26,6 +26,8 @@ export interface Row {
   baseline?: Side;
   /** subject / baseline. */
   ratio?: Summary;
+  /** subject - baseline (in `unit`), shown instead of a ratio, e.g. added latency. */
+  difference?: Summary;
   target?: Target;
   /** Why the row has no figures (not runnable, failed). */
   skipped?: string;
@@ -72,6 +74,10 @@ function side(s?: Side, unit = ''): string {
   return s ? `${s.label}: ${fmtSummary(s.value)}${unit ? ` ${unit}` : ''}` : '';
 }
 
+function signed(x: number): string {
+  return x > 0 ? `+${fmt(x)}` : fmt(x);
+}
+
 function cells(r: Row): string[] {
   if (r.skipped) return [r.scenario, r.metric, `not run: ${r.skipped}`, side(r.baseline), '', r.target?.text ?? '', 'n/a'];
   return [
@@ -79,7 +85,11 @@ function cells(r: Row): string[] {
     r.unit ? `${r.metric} (${r.unit})` : r.metric,
     side(r.subject),
     side(r.baseline),
-    r.ratio ? `${fmt(r.ratio.median)}x (${fmt(r.ratio.min)}–${fmt(r.ratio.max)})` : '',
+    r.ratio
+      ? `${fmt(r.ratio.median)}x (${fmt(r.ratio.min)}–${fmt(r.ratio.max)})`
+      : r.difference
+        ? `${signed(r.difference.median)} ${r.unit} (${signed(r.difference.min)} – ${signed(r.difference.max)})`
+        : '',
     r.target?.text ?? '',
     r.target ? (r.target.met ? 'yes' : 'NO') : '',
   ];
@@ -112,6 +122,20 @@ export interface Report {
   notes: string[];
 }
 
+/** The 1-minute load average before and after each scenario (run.ts records it). */
+function loadAverageSection(rep: Report): string[] {
+  const la = rep.extra.loadAverage1m as Record<string, { before: number; after: number }> | undefined;
+  if (!la || Object.keys(la).length === 0) return [];
+  return [
+    '## Load average around each scenario',
+    '',
+    `1-minute load average when each scenario started and ended, on ${rep.machine.cores} cores (above ${rep.machine.cores}, work was waiting for a CPU; the benchmark itself contributes).`,
+    '',
+    mdTable(['scenario', 'before', 'after'], Object.entries(la).map(([name, l]) => [name, String(l.before), String(l.after)])),
+    '',
+  ];
+}
+
 export function markdown(rep: Report): string {
   const m = rep.machine;
   const o = rep.options;
@@ -121,6 +145,7 @@ export function markdown(rep: Report): string {
     x.spec.fresh ? 'new per request' : 'keep-alive',
     fmtSummary(x.rps),
     fmtSummary(x.p50),
+    x.medianMs ? fmtSummary(x.medianMs) : '',
     fmtSummary(x.p99),
     fmt(x.bytesPerRequest),
     String(x.requests),
@@ -146,8 +171,9 @@ export function markdown(rep: Report): string {
     '',
     '## Every measurement',
     '',
-    mdTable(['side', 'request', 'connections', 'req/s', 'p50 ms', 'p99 ms', 'bytes/resp', 'requests', 'failed'], measured),
+    mdTable(['side', 'request', 'connections', 'req/s', 'p50 ms', 'median ms (exact)', 'p99 ms', 'bytes/resp', 'requests', 'failed'], measured),
     '',
+    ...loadAverageSection(rep),
     ...(Object.keys(rep.extra).length ? ['## Other figures', '', '```json', JSON.stringify(rep.extra, null, 2), '```', ''] : []),
     ...(rep.notes.length ? ['## Notes', '', ...rep.notes.map((n) => `- ${n}`), ''] : []),
   ].join('\n');

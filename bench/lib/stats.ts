@@ -46,6 +46,23 @@ export function ratio(subject: Summary, baseline: Summary): Summary {
   return { ...r, min: lo, max: hi, p25: lo, p75: hi, rounds: [] };
 }
 
+/**
+ * subject - baseline (e.g. the latency a proxy adds), with the same
+ * conservative spread as ratio(): worst and best pairing of rounds.
+ */
+export function difference(subject: Summary, baseline: Summary): Summary {
+  const d = summarize([subject.median - baseline.median]);
+  const lo = subject.min - baseline.max;
+  const hi = subject.max - baseline.min;
+  return { ...d, min: lo, max: hi, p25: lo, p75: hi, rounds: [] };
+}
+
+/** Sum of per-round figures of parallel sides (e.g. instances loaded at once), round by round. */
+export function sumRounds(sides: number[][]): number[] {
+  const n = Math.min(...sides.map((s) => s.length));
+  return Array.from({ length: n }, (_, i) => sides.reduce((sum, s) => sum + s[i], 0));
+}
+
 /** Compact human form: 3 significant digits, thousands kept whole. */
 export function fmt(x: number): string {
   if (!Number.isFinite(x)) return 'n/a';

@@ -15,6 +15,11 @@ import { graphqlCreateScenario } from './graphql-create';
 import { graphqlListScenario } from './graphql-list';
 import { graphqlShowScenario } from './graphql-show';
 import { memoryScenario } from './memory';
+import { proxyDownloadScenario } from './proxy-download';
+import { proxyListScenario } from './proxy-list';
+import { proxyShowScenario } from './proxy-show';
+import { proxyUploadScenario } from './proxy-upload';
+import { scaleoutListScenario } from './scaleout-list';
 import { subscriptionFanoutScenario } from './subscription-fanout';
 import { swiftBlobScenario } from './swift-blob';
 import type { Scenario } from './types';
@@ -26,6 +31,9 @@ export const scenarios: Scenario[] = [
   graphqlShowScenario,
   facadeListScenario,
   facadeShowScenario,
+  // Vitrine whose only backend is the run's Glance, vs the same requests to that Glance.
+  proxyListScenario,
+  proxyShowScenario,
   // Seeds members on the first page; before the creates, which push new images onto it.
   dashboardScenario,
   memoryScenario,
@@ -38,5 +46,11 @@ export const scenarios: Scenario[] = [
   blobDownloadScenario,
   // Its own real Swift (scripts/swift-dev); the store runs in the harness process.
   swiftBlobScenario,
+  // Image data through the Glance proxy vs straight to Glance, and Vitrine native; after
+  // the reads (each round creates and deletes images in Glance).
+  proxyUploadScenario,
+  proxyDownloadScenario,
+  // Its own 3 Vitrine processes on a fresh PostgreSQL schema and Redis channel.
+  scaleoutListScenario,
   coldStartScenario,
 ];

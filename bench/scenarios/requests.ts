@@ -2,8 +2,9 @@
 // against, say, Glance's list measures exactly the same request (and the
 // run-wide measurement cache can recognise it by key).
 import type { BenchContext, MeasureRequest } from '../lib/context';
-import { benchImage, CREATE_IMAGE, glanceBody, graphqlInput, LIST_IMAGES, SHOW_IMAGE } from '../lib/fixtures';
+import { benchImage, CREATE_IMAGE, glanceBody, graphqlInput, LIST_IMAGES, PROXY_LIST_IMAGES, SHOW_IMAGE } from '../lib/fixtures';
 import { requestJson } from '../lib/http';
+import { groupCpuSeconds, processCpuSeconds } from '../lib/proc';
 import { graphql } from '../targets/vitrine';
 
 const mode = (fresh: boolean): string => (fresh ? 'new conn/req' : 'keep-alive');
@@ -140,6 +141,85 @@ export function facadeCreate(ctx: BenchContext, fresh = false): MeasureRequest {
         connections: ctx.opts.connections,
         fresh,
       };
+    },
+  };
+}
+
+// ------------------------------------------------- Vitrine in front of Glance ---
+// The client requests of glance.list / glance.show, sent to Vitrine's /v2 facade
+// when its only backend is the run's Glance, and the very same requests sent to
+// that Glance directly with the identity headers Vitrine forwards (so Glance
+// applies the same policy to both). Keys of their own: measured interleaved with
+// the proxy, not reused from glance.list (which sends no identity).
+// Both record the CPU per request of Glance (all its processes), the proxy's also Vitrine's.
+function proxyCpu(ctx: BenchContext, through: 'proxy' | 'direct'): () => Promise<Record<string, () => number>> {
+  return async () => {
+    const p = await ctx.glanceProxy();
+    const readers: Record<string, () => number> = { glance: () => groupCpuSeconds(p.glance.pid) };
+    if (through === 'proxy') readers.vitrine = () => processCpuSeconds(p.pid);
+    return readers;
+  };
+}
+
+export function proxyList(ctx: BenchContext, fresh: boolean): MeasureRequest {
+  return {
+    key: `proxy.list.${fresh ? 'fresh' : 'ka'}`,
+    label: `Vitrine /v2 -> Glance list, ${mode(fresh)}`,
+    cpu: proxyCpu(ctx, 'proxy'),
+    spec: async () => {
+      const p = await ctx.glanceProxy();
+      return { url: p.url, method: 'GET', path: GLANCE_LIST_PATH, headers: p.facadeHeaders, connections: ctx.opts.connections, fresh };
+    },
+  };
+}
+
+export function proxyDirectList(ctx: BenchContext, fresh: boolean): MeasureRequest {
+  return {
+    key: `proxy.direct.list.${fresh ? 'fresh' : 'ka'}`,
+    label: `Glance direct list, ${mode(fresh)}`,
+    cpu: proxyCpu(ctx, 'direct'),
+    spec: async () => {
+      const p = await ctx.glanceProxy();
+      return { url: p.glance.url, method: 'GET', path: GLANCE_LIST_PATH, headers: p.identity, connections: ctx.opts.connections, fresh };
+    },
+  };
+}
+
+export function proxyShow(ctx: BenchContext, fresh = false): MeasureRequest {
+  return {
+    key: `proxy.show.${fresh ? 'fresh' : 'ka'}`,
+    label: `Vitrine /v2 -> Glance show, ${mode(fresh)}`,
+    cpu: proxyCpu(ctx, 'proxy'),
+    spec: async () => {
+      const p = await ctx.glanceProxy();
+      const ids = p.glance.ids;
+      return { url: p.url, method: 'GET', path: `/v2/images/${ids[0]}`, headers: p.facadeHeaders, next: () => ({ path: `/v2/images/${pick(ids)}` }), connections: ctx.opts.connections, fresh };
+    },
+  };
+}
+
+export function proxyDirectShow(ctx: BenchContext, fresh = false): MeasureRequest {
+  return {
+    key: `proxy.direct.show.${fresh ? 'fresh' : 'ka'}`,
+    label: `Glance direct show, ${mode(fresh)}`,
+    cpu: proxyCpu(ctx, 'direct'),
+    spec: async () => {
+      const p = await ctx.glanceProxy();
+      const ids = p.glance.ids;
+      return { url: p.glance.url, method: 'GET', path: `/v2/images/${ids[0]}`, headers: p.identity, next: () => ({ path: `/v2/images/${pick(ids)}` }), connections: ctx.opts.connections, fresh };
+    },
+  };
+}
+
+/** `images(first: 100)` through GraphQL on the proxy (no totalCount: Glance has no count). */
+export function proxyGraphqlList(ctx: BenchContext, fresh = false): MeasureRequest {
+  return {
+    key: `proxy.graphql.list.${fresh ? 'fresh' : 'ka'}`,
+    label: `Vitrine GraphQL -> Glance list, ${mode(fresh)}`,
+    cpu: proxyCpu(ctx, 'proxy'),
+    spec: async () => {
+      const p = await ctx.glanceProxy();
+      return { url: p.url, method: 'POST', path: '/graphql', headers: p.headers, body: gqlBody('ProxyListImages', PROXY_LIST_IMAGES), connections: ctx.opts.connections, fresh };
     },
   };
 }

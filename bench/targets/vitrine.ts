@@ -61,16 +61,22 @@ export function resolveLaunch(ctx: BenchContext): Promise<Launch> {
  */
 export const BENCH_MAX_COST = 20_000;
 
-function writeBenchConfig(dataDir: string): string {
+/**
+ * Vitrine configuration keys a scenario sets on top of the harness's (backends,
+ * database, events, auth). Top-level keys replace the harness's.
+ */
+export type VitrineConfig = Record<string, unknown>;
+
+function writeBenchConfig(dataDir: string, extra: VitrineConfig): string {
   const file = join(dataDir, '..', `${basename(dataDir)}.config.json`);
-  writeFileSync(file, `${JSON.stringify({ graphql: { maxCost: BENCH_MAX_COST } }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ graphql: { maxCost: BENCH_MAX_COST }, ...extra }, null, 2)}\n`);
   return file;
 }
 
-export function vitrineEnv(port: number, dataDir: string): NodeJS.ProcessEnv {
+export function vitrineEnv(port: number, dataDir: string, extra: VitrineConfig = {}): NodeJS.ProcessEnv {
   return {
     ...process.env,
-    VITRINE_CONFIG: writeBenchConfig(dataDir),
+    VITRINE_CONFIG: writeBenchConfig(dataDir, extra),
     VITRINE_PORT: String(port),
     VITRINE_HOST: '127.0.0.1',
     VITRINE_DATA_DIR: dataDir,
@@ -80,8 +86,11 @@ export function vitrineEnv(port: number, dataDir: string): NodeJS.ProcessEnv {
   };
 }
 
-/** Spawns Vitrine on an empty data dir; resolves when /healthz answers. */
-export async function spawnVitrine(ctx: BenchContext, name: string, port: number): Promise<{ svc: Service; dataDir: string; readyMs: number }> {
+/**
+ * Spawns Vitrine on an empty data dir, with `config` on top of the harness's
+ * configuration file; resolves when /healthz answers.
+ */
+export async function spawnVitrine(ctx: BenchContext, name: string, port: number, config: VitrineConfig = {}): Promise<{ svc: Service; dataDir: string; readyMs: number }> {
   const launch = await resolveLaunch(ctx);
   const dataDir = mkdtempSync(join(ctx.workDir, `${name}-data-`));
   const t0 = performance.now();
@@ -89,7 +98,7 @@ export async function spawnVitrine(ctx: BenchContext, name: string, port: number
     name,
     command: launch.command,
     args: launch.args,
-    env: vitrineEnv(port, dataDir),
+    env: vitrineEnv(port, dataDir, config),
     cwd: ctx.opts.repoRoot,
     logFile: join(ctx.workDir, `${name}.log`),
   });
@@ -97,7 +106,8 @@ export async function spawnVitrine(ctx: BenchContext, name: string, port: number
   return { svc, dataDir, readyMs: performance.now() - t0 };
 }
 
-async function readToken(dataDir: string): Promise<string> {
+/** The admin token Vitrine generates into its data dir when no tokens are configured. */
+export async function readToken(dataDir: string): Promise<string> {
   const file = join(dataDir, 'admin-token');
   for (let i = 0; i < 100; i++) {
     if (existsSync(file)) {

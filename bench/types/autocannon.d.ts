@@ -33,6 +33,8 @@ declare module 'autocannon' {
       _doRequest(): void;
       _connect(): void;
       _destroyConnection(): void;
+      /** Emitted for every response, before the next request is sent; ms is a float. */
+      on(event: 'response', listener: (statusCode: number, bytes: number, ms: number) => void): this;
     }
     interface Histogram {
       average: number; mean: number; stddev: number; min: number; max: number; total: number;
