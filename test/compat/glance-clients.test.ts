@@ -7,7 +7,7 @@ import { GLANCE, OPENSTACK, parseRows, parseTable, requireClients, runClient, ru
 
 /** The real OpenStack clients against a Vitrine started here (test/helpers/openstack-clients.ts). */
 
-jest.setTimeout(120_000);
+jest.setTimeout(300_000);
 
 let app: TestApp;
 let home: string;

@@ -19,7 +19,7 @@ import { GLANCE, OPENSTACK, requireClients, runClient, type Run } from '../helpe
  * GLANCE_PROJECT_ID; on Vitrine the calls use the `admin` test token (project "admin",
  * roles admin, member, reader), the closest equivalent.
  */
-jest.setTimeout(120_000);
+jest.setTimeout(300_000);
 
 interface Side {
   name: 'glance' | 'vitrine';

@@ -12,7 +12,7 @@ import { GLANCE, OPENSTACK, parseRows, parseTable, requireClients, runClient, ru
  * image-create-via-import, image-import (web-download, copy-image), image-tasks,
  * stores-info and stores-delete, and openstackclient's `image create --import`.
  */
-jest.setTimeout(180_000);
+jest.setTimeout(300_000);
 
 let app: TestApp;
 let home: string;

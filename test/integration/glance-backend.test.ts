@@ -17,7 +17,7 @@ import { HttpProxy } from '../helpers/http-proxy';
  * paging, a constant number of upstream calls, writes and Glance's own refusals, streamed
  * data, and resilience (unreachable, slow, failing upstreams) through a counting proxy.
  */
-jest.setTimeout(120_000);
+jest.setTimeout(300_000);
 
 let glance: RealGlance;
 let proxy: HttpProxy;

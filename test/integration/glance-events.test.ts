@@ -26,7 +26,7 @@ import { GLANCE_START_TIMEOUT_MS, startGlance, type RealGlance } from '../helper
  * subscriptions through the notifications; without notifications, images in flight are
  * polled; a RabbitMQ outage (a TCP proxy cut) ends with consumption resumed.
  */
-jest.setTimeout(180_000);
+jest.setTimeout(300_000);
 
 const RABBIT = process.env.VITRINE_TEST_RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672/';
 

@@ -18,7 +18,7 @@ import { HttpProxy } from '../helpers/http-proxy';
  * the three methods, Vitrine's URL pre-check (seen through a counting proxy: Glance never
  * gets the call), Glance's refusals as registry codes, and importProgress on the bus.
  */
-jest.setTimeout(120_000);
+jest.setTimeout(300_000);
 
 let glance: RealGlance;
 let proxy: HttpProxy;
@@ -70,7 +70,7 @@ const newImage = (b: GlanceBackend = backend) =>
 const md5 = (data: Buffer) => createHash('md5').update(data).digest('hex');
 
 /** The final importProgress event of an image, waiting for it. */
-async function finalProgress(id: string, timeoutMs = 60_000): Promise<ProgressEvent> {
+async function finalProgress(id: string, timeoutMs = 150_000): Promise<ProgressEvent> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const last = progress.find((e) => e.kind === 'importProgress' && e.artifactId === id && e.done);
@@ -255,7 +255,7 @@ describe('watchers', () => {
     await b.importsIdle();
     const seen = progress.filter((e) => e.artifactId === image.id).length;
     release();
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 90_000;
     while ((await reread(image.id)).status !== 'active' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     expect((await reread(image.id)).status).toBe('active');
     await new Promise((r) => setTimeout(r, 200));
@@ -272,7 +272,7 @@ describe('watchers', () => {
     expect((await finalProgress(first.id)).outcome).toBe('succeeded');
     await b.importsIdle();
     // The second import ran in Glance all the same, unwatched.
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 90_000;
     while ((await reread(second.id)).status !== 'active' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     expect((await reread(second.id)).status).toBe('active');
     expect(progress.filter((e) => e.kind === 'importProgress' && e.artifactId === second.id)).toEqual([]);
