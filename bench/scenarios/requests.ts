@@ -161,55 +161,32 @@ function proxyCpu(ctx: BenchContext, through: 'proxy' | 'direct'): () => Promise
   };
 }
 
-export function proxyList(ctx: BenchContext, fresh: boolean): MeasureRequest {
+/**
+ * One side of a proxy comparison: `through` the proxy or `direct` to Glance, the
+ * list or a random show, with the run's connections (throughput) or `single`
+ * connection (latency without queueing: what the extra hop itself adds).
+ */
+function proxyRequest(ctx: BenchContext, through: 'proxy' | 'direct', op: 'list' | 'show', fresh: boolean, single: boolean): MeasureRequest {
+  const what = through === 'proxy' ? `Vitrine /v2 -> Glance ${op}` : `Glance direct ${op}`;
   return {
-    key: `proxy.list.${fresh ? 'fresh' : 'ka'}`,
-    label: `Vitrine /v2 -> Glance list, ${mode(fresh)}`,
-    cpu: proxyCpu(ctx, 'proxy'),
+    key: `proxy.${through === 'direct' ? 'direct.' : ''}${op}.${fresh ? 'fresh' : 'ka'}${single ? '.c1' : ''}`,
+    label: `${what}, ${mode(fresh)}${single ? ', 1 connection' : ''}`,
+    cpu: proxyCpu(ctx, through),
     spec: async () => {
       const p = await ctx.glanceProxy();
-      return { url: p.url, method: 'GET', path: GLANCE_LIST_PATH, headers: p.facadeHeaders, connections: ctx.opts.connections, fresh };
-    },
-  };
-}
-
-export function proxyDirectList(ctx: BenchContext, fresh: boolean): MeasureRequest {
-  return {
-    key: `proxy.direct.list.${fresh ? 'fresh' : 'ka'}`,
-    label: `Glance direct list, ${mode(fresh)}`,
-    cpu: proxyCpu(ctx, 'direct'),
-    spec: async () => {
-      const p = await ctx.glanceProxy();
-      return { url: p.glance.url, method: 'GET', path: GLANCE_LIST_PATH, headers: p.identity, connections: ctx.opts.connections, fresh };
-    },
-  };
-}
-
-export function proxyShow(ctx: BenchContext, fresh = false): MeasureRequest {
-  return {
-    key: `proxy.show.${fresh ? 'fresh' : 'ka'}`,
-    label: `Vitrine /v2 -> Glance show, ${mode(fresh)}`,
-    cpu: proxyCpu(ctx, 'proxy'),
-    spec: async () => {
-      const p = await ctx.glanceProxy();
+      const [url, headers] = through === 'proxy' ? [p.url, p.facadeHeaders] : [p.glance.url, p.identity];
+      const connections = single ? 1 : ctx.opts.connections;
+      if (op === 'list') return { url, method: 'GET', path: GLANCE_LIST_PATH, headers, connections, fresh };
       const ids = p.glance.ids;
-      return { url: p.url, method: 'GET', path: `/v2/images/${ids[0]}`, headers: p.facadeHeaders, next: () => ({ path: `/v2/images/${pick(ids)}` }), connections: ctx.opts.connections, fresh };
+      return { url, method: 'GET', path: `/v2/images/${ids[0]}`, headers, next: () => ({ path: `/v2/images/${pick(ids)}` }), connections, fresh };
     },
   };
 }
 
-export function proxyDirectShow(ctx: BenchContext, fresh = false): MeasureRequest {
-  return {
-    key: `proxy.direct.show.${fresh ? 'fresh' : 'ka'}`,
-    label: `Glance direct show, ${mode(fresh)}`,
-    cpu: proxyCpu(ctx, 'direct'),
-    spec: async () => {
-      const p = await ctx.glanceProxy();
-      const ids = p.glance.ids;
-      return { url: p.glance.url, method: 'GET', path: `/v2/images/${ids[0]}`, headers: p.identity, next: () => ({ path: `/v2/images/${pick(ids)}` }), connections: ctx.opts.connections, fresh };
-    },
-  };
-}
+export const proxyList = (ctx: BenchContext, fresh: boolean, single = false): MeasureRequest => proxyRequest(ctx, 'proxy', 'list', fresh, single);
+export const proxyDirectList = (ctx: BenchContext, fresh: boolean, single = false): MeasureRequest => proxyRequest(ctx, 'direct', 'list', fresh, single);
+export const proxyShow = (ctx: BenchContext, fresh: boolean, single = false): MeasureRequest => proxyRequest(ctx, 'proxy', 'show', fresh, single);
+export const proxyDirectShow = (ctx: BenchContext, fresh: boolean, single = false): MeasureRequest => proxyRequest(ctx, 'direct', 'show', fresh, single);
 
 /** `images(first: 100)` through GraphQL on the proxy (no totalCount: Glance has no count). */
 export function proxyGraphqlList(ctx: BenchContext, fresh = false): MeasureRequest {
