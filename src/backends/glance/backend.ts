@@ -18,7 +18,7 @@ import type {
   ImportRequest, ListRequest, StatusAction, StoreView, TaskView, UpdateRequest, UploadMeta, UploadResult, UsageView,
 } from '../port';
 import { checkImportUrl, type UrlFilter } from '../native/web-download';
-import { ProgressReporter } from '../shared/progress';
+import { ProgressReporter } from '../common/progress';
 import { createBody, JSON_PATCH, patchFor } from './changes';
 import { GlanceClient, headerValue, type GlanceRequest, type GlanceTimeouts, type Method } from './client';
 import { ImageEvents, type EventSink } from './events';
@@ -28,7 +28,7 @@ import { IMPORT_LOCK, importBody, ImportWatchers } from './imports';
 import { NotificationConsumer, NotificationHandler, type NotificationSettings } from './notifications';
 import { glanceFilter, glanceSort, keysetOf, MAX_IDS_PER_QUERY, reverseGlanceSort } from './query';
 import { imageBlob, imagesOf, imageView, memberOf, membersOf, storesOf, taskOf, tasksOf } from './shapes';
-import { checkAnnounced } from '../shared/announced';
+import { checkAnnounced } from '../common/announced';
 import { outgoingUpload } from './upload';
 
 export interface GlanceBackendOptions {

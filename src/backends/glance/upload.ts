@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { finished, PassThrough, pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { fail, VitrineError } from '../../domain/errors';
 import type { UploadMeta } from '../port';
-import { UploadMeter } from '../shared/meter';
+import { UploadMeter } from '../common/meter';
 
 /**
  * The body of an upload on its way to Glance, with constant memory: the shared meter (cap,

@@ -16,9 +16,9 @@ import type { ByteLimit, MetadataStore, StoredEvent, UploadRecord } from '../../
 import type { ArtifactView, BlobContent, BlobTarget, BlobView, ExternalBlobRequest, UploadMeta, UploadResult } from '../port';
 import { artifactWrite, restoreWrite, transitionWrite } from './blob-writes';
 import type { Digests, HashPool } from './hasher';
-import { UploadMeter } from '../shared/meter';
-import { checkAnnounced, MD5_HEX, SHA512_HEX } from '../shared/announced';
-import { ProgressReporter, subjectOf } from '../shared/progress';
+import { UploadMeter } from '../common/meter';
+import { checkAnnounced, MD5_HEX, SHA512_HEX } from '../common/announced';
+import { ProgressReporter, subjectOf } from '../common/progress';
 import { quotaLimit } from './quotas';
 import type { StoreSet } from './stores';
 import { HEADER_BYTES, virtualSizeOf } from './virtual-size';

@@ -13,7 +13,7 @@ import type { ArtifactView, ImportMethod, ImportRequest } from '../port';
 import { artifactWrite, transitionWrite } from './blob-writes';
 import { copiesOf } from './blobs';
 import type { HashPool } from './hasher';
-import { UploadMeter } from '../shared/meter';
+import { UploadMeter } from '../common/meter';
 import type { StoreSet } from './stores';
 import { HEADER_BYTES, virtualSizeOf } from './virtual-size';
 
