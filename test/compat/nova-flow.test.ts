@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestApp, type TestApp } from '../helpers/app';
+import { runClient } from '../helpers/openstack-clients';
 
 /**
  * Nova's use of Glance (nova/image/glance.py), driven through the real python-glanceclient
@@ -64,20 +64,8 @@ afterAll(async () => {
   if (home) rmSync(home, { recursive: true, force: true });
 });
 
-function python(script: string, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, ['-c', script], { env: { PATH: process.env.PATH, HOME: home, LANG: 'C.UTF-8', PYTHONWARNINGS: 'ignore', NO_PROXY: '127.0.0.1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 test('snapshot, boot download with hash verification, property removal and delete, as Nova does them', async () => {
-  const result = await python(NOVA_FLOW, { GLANCE_URL: app.baseUrl, TOKEN: app.tokens.memberA });
+  const result = await runClient(home, PYTHON, ['-c', NOVA_FLOW], { GLANCE_URL: app.baseUrl, TOKEN: app.tokens.memberA });
   if (result.code !== 0) throw new Error(`the Nova flow failed (${result.code}):\n${result.stderr}\n${result.stdout}`);
   expect(JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '{}')).toMatchObject({ ok: true, md5: expect.stringMatching(/^[0-9a-f]{32}$/) });
 }, 120_000);

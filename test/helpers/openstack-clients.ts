@@ -23,8 +23,8 @@ export interface Run {
 }
 
 /** The client's environment: nothing from ours that could point it elsewhere; `home` holds its caches. */
-function clientEnv(home: string): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH, HOME: home, LANG: 'C.UTF-8', PYTHONWARNINGS: 'ignore', NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' };
+function clientEnv(home: string, extra: Record<string, string>): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH, HOME: home, LANG: 'C.UTF-8', PYTHONWARNINGS: 'ignore', NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost', ...extra };
 }
 
 /**
@@ -32,10 +32,10 @@ function clientEnv(home: string): NodeJS.ProcessEnv {
  * not a terminal, so an open /dev/null would turn every create into a 0-byte upload.
  * openstackclient 6.0 crashes on a closed stdin, so it gets /dev/null and always --file.
  */
-export function runClient(home: string, command: string, args: string[]): Promise<Run> {
+export function runClient(home: string, command: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
   const script = command === GLANCE ? 'exec "$0" "$@" <&-' : 'exec "$0" "$@"';
   return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', script, command, ...args], { env: clientEnv(home), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('/bin/sh', ['-c', script, command, ...args], { env: clientEnv(home, env), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

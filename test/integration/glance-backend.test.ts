@@ -1,8 +1,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { testGlanceOptions } from '../helpers/glance-backend';
 import { GlanceBackend, type GlanceBackendOptions } from '../../src/backends/glance/backend';
 import type { ArtifactView } from '../../src/backends/port';
-import { TypeRegistry } from '../../src/domain/builtin-types';
 import { toGlanceImage } from '../../src/domain/glance-image';
 import type { Principal } from '../../src/domain/policy';
 import type { ProgressEvent } from '../../src/events/port';
@@ -32,24 +32,9 @@ const projectA = 'a'.repeat(32);
 const projectB = 'b'.repeat(32);
 const userA: Principal = { projectId: projectA, userId: 'user-a', roles: ['member', 'reader'] };
 const userB: Principal = { projectId: projectB, userId: 'user-b', roles: ['member', 'reader'] };
-const types = new TypeRegistry();
 
 function open(overrides: Partial<GlanceBackendOptions> = {}): GlanceBackend {
-  const b = new GlanceBackend({
-    name: 'legacy',
-    url: proxy.url,
-    types,
-    bus,
-    identity: 'headers',
-    timeouts: { connectMs: 2_000, requestMs: 15_000, idleMs: 15_000 },
-    retries: 2,
-    breaker: { failures: 50, resetMs: 1_000 },
-    connections: 4,
-    progressIntervalMs: 1,
-    blobPathPrefix: '/v1/artifacts',
-    allowPrivateUrls: false,
-    ...overrides,
-  });
+  const b = new GlanceBackend(testGlanceOptions(proxy.url, bus, { timeouts: { connectMs: 2_000, requestMs: 15_000, idleMs: 15_000 }, ...overrides }));
   opened.push(b);
   return b;
 }

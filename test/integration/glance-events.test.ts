@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import { testGlanceOptions } from '../helpers/glance-backend';
 import { GlanceBackend, type GlanceBackendOptions } from '../../src/backends/glance/backend';
 import type { NotificationSettings } from '../../src/backends/glance/notifications';
 import type { ArtifactView } from '../../src/backends/port';
-import { TypeRegistry } from '../../src/domain/builtin-types';
 import type { Principal } from '../../src/domain/policy';
 import { MemoryEventBus } from '../../src/events/memory';
 import type { ProgressEvent } from '../../src/events/port';
@@ -38,7 +38,6 @@ let admin: Principal;
 const published: StoredEvent[] = [];
 const progress: ProgressEvent[] = [];
 const opened: GlanceBackend[] = [];
-const types = new TypeRegistry();
 
 /** A queue of its own per backend: the broker is shared with other tests. */
 function notifications(url = RABBIT): NotificationSettings {
@@ -46,25 +45,7 @@ function notifications(url = RABBIT): NotificationSettings {
 }
 
 function open(overrides: Partial<GlanceBackendOptions> = {}): GlanceBackend {
-  const b = new GlanceBackend({
-    name: 'legacy',
-    url: glance.url,
-    types,
-    bus,
-    identity: 'headers',
-    timeouts: { connectMs: 2_000, requestMs: 30_000, idleMs: 30_000 },
-    retries: 2,
-    breaker: { failures: 50, resetMs: 1_000 },
-    connections: 4,
-    progressIntervalMs: 1,
-    blobPathPrefix: '/v1/artifacts',
-    allowPrivateUrls: false,
-    pollIntervalMs: 50,
-    events: { append: (e) => store.appendEvents(e) },
-    inFlightPollMs: 0,
-    log: () => undefined,
-    ...overrides,
-  });
+  const b = new GlanceBackend(testGlanceOptions(glance.url, bus, { pollIntervalMs: 50, events: { append: (e) => store.appendEvents(e) }, inFlightPollMs: 0, log: () => undefined, ...overrides }));
   opened.push(b);
   return b;
 }

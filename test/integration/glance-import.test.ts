@@ -2,9 +2,9 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
+import { testGlanceOptions } from '../helpers/glance-backend';
 import { GlanceBackend, type GlanceBackendOptions } from '../../src/backends/glance/backend';
 import type { ArtifactView } from '../../src/backends/port';
-import { TypeRegistry } from '../../src/domain/builtin-types';
 import type { Principal } from '../../src/domain/policy';
 import { MemoryEventBus } from '../../src/events/memory';
 import type { ProgressEvent } from '../../src/events/port';
@@ -28,25 +28,9 @@ let admin: Principal;
 const progress: ProgressEvent[] = [];
 const opened: GlanceBackend[] = [];
 const servers: Server[] = [];
-const types = new TypeRegistry();
 
 function open(overrides: Partial<GlanceBackendOptions> = {}): GlanceBackend {
-  const b = new GlanceBackend({
-    name: 'legacy',
-    url: proxy.url,
-    types,
-    bus,
-    identity: 'headers',
-    timeouts: { connectMs: 2_000, requestMs: 30_000, idleMs: 30_000 },
-    retries: 2,
-    breaker: { failures: 50, resetMs: 1_000 },
-    connections: 4,
-    progressIntervalMs: 1,
-    blobPathPrefix: '/v1/artifacts',
-    allowPrivateUrls: false,
-    pollIntervalMs: 50,
-    ...overrides,
-  });
+  const b = new GlanceBackend(testGlanceOptions(proxy.url, bus, { pollIntervalMs: 50, ...overrides }));
   opened.push(b);
   return b;
 }
