@@ -8,7 +8,7 @@ import { discardBeforeAnswer } from '../drain';
 import { uploadMeta } from './data';
 import { badRequest, conflict, glanceError, notFound } from './errors';
 import { glanceTime } from '../../domain/glance-image';
-import { principalOf, requestIdFor, resource } from './router';
+import { principalOf, requestIdOf, resource } from './router';
 
 /**
  * Interoperable import (Glance images.py import_image, image_data.py stage, tasks.py):
@@ -83,7 +83,7 @@ async function startImport(ctx: FacadeContext, request: FastifyRequest, reply: F
   const importRequest = parseImportBody(body, request.headers['x-image-meta-store']);
   if (!ctx.importMethods.includes(importRequest.method)) throw badRequest(`Import method ${importRequest.method} is not enabled`);
   try {
-    await ctx.backend.importImage(principal, image.id, importRequest, requestIdFor(request));
+    await ctx.backend.importImage(principal, image.id, importRequest, requestIdOf(request));
   } catch (err) {
     if (!(err instanceof VitrineError)) throw err;
     switch (err.code) {

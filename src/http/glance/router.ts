@@ -18,7 +18,7 @@ const METHODS: readonly Method[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELE
 export const REQUEST_ID_HEADER = 'x-openstack-request-id';
 
 /** Glance adopts a caller's `req-<uuid>` (or bare uuid) request id, else mints one. */
-export function requestIdFor(request: FastifyRequest): string {
+function adoptOrMintRequestId(request: FastifyRequest): string {
   const header = request.headers[REQUEST_ID_HEADER];
   const given = (Array.isArray(header) ? header[0] : header)?.trim();
   if (given) {
@@ -34,6 +34,14 @@ export interface ScopeOptions {
 }
 
 const principals = new WeakMap<FastifyRequest, Principal>();
+const requestIds = new WeakMap<FastifyRequest, string>();
+
+/** The request id this request answers with (a task records it: Tempest compares the two). */
+export function requestIdOf(request: FastifyRequest): string {
+  const id = requestIds.get(request);
+  if (!id) throw new Error('no request id: the route is outside a facade scope');
+  return id;
+}
 
 /** The caller of a request in an authenticated scope. */
 export function principalOf(request: FastifyRequest): Principal {
@@ -48,7 +56,9 @@ export function setUpScope(scope: FastifyInstance, options: ScopeOptions): void 
   scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
 
   scope.addHook('onRequest', async (request, reply) => {
-    reply.header(REQUEST_ID_HEADER, requestIdFor(request));
+    const requestId = adoptOrMintRequestId(request);
+    requestIds.set(request, requestId);
+    reply.header(REQUEST_ID_HEADER, requestId);
     if (options.authenticate) principals.set(request, await options.authenticate(request.headers));
   });
   scope.setErrorHandler((error, request, reply) => sendError(request, reply, asGlanceError(error, request)));
