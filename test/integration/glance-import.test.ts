@@ -106,8 +106,10 @@ describe('glance-direct', () => {
     const staging = progress.filter((e) => e.kind === 'uploadProgress' && e.artifactId === image.id);
     expect(staging.at(-1)).toMatchObject({ done: true, outcome: 'succeeded', bytes: data.length });
 
-    const task = await backend.importImage(admin, image.id, { method: 'glance-direct', stores: ['fast', 'cheap'] });
-    expect(task).toMatchObject({ type: 'api_image_import', imageId: image.id, input: { image_id: image.id, backend: ['fast', 'cheap'] } });
+    // Glance adopts the facade's request id, so its task names the request the client saw.
+    const requestId = `req-${randomUUID()}`;
+    const task = await backend.importImage(admin, image.id, { method: 'glance-direct', stores: ['fast', 'cheap'] }, requestId);
+    expect(task).toMatchObject({ type: 'api_image_import', imageId: image.id, requestId, input: { image_id: image.id, backend: ['fast', 'cheap'] } });
     expect(['pending', 'processing']).toContain(task.status);
     expect((await backend.tasksOf(admin, image.id)).map((t) => t.id)).toContain(task.id);
 

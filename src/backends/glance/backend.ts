@@ -649,22 +649,24 @@ export class GlanceBackend implements ArtifactBackend {
    * `POST /v2/images/{id}/import`, after Vitrine's own checks: the request's shape, and a
    * web-download URL through the same filter as the native store's fetcher (private and
    * loopback addresses refused unless `allowPrivateUrls`), so a refused URL never reaches
-   * Glance. Returns the task Glance created (the one carrying the answer's request id) and
+   * Glance. Returns the task Glance created (the one carrying the request id) and
    * watches the import in the background for importProgress events.
    */
-  async importImage(principal: Principal, imageId: string, request: ImportRequest): Promise<TaskView> {
+  async importImage(principal: Principal, imageId: string, request: ImportRequest, requestId?: string): Promise<TaskView> {
     const id = parseId(imageId);
     const body = importBody(request);
     if (request.method === 'web-download') await checkImportUrl(request.uri!, this.urlFilter);
-    const call = this.request(principal, 'POST', `${imagePath(id)}/import`, { json: body });
-    const requestId = await this.client.exchange(call, async (answer) => {
+    // Glance adopts a caller's req-<uuid>, so its task names the request the client saw.
+    const headers = requestId ? { 'x-openstack-request-id': requestId } : undefined;
+    const call = this.request(principal, 'POST', `${imagePath(id)}/import`, { json: body, headers });
+    const answered = await this.client.exchange(call, async (answer) => {
       if (answer.status !== 202) throw await this.client.answerError(answer);
       await answer.body.dump();
       return headerValue(answer.headers['x-openstack-request-id']);
     });
     const [tasks, image] = await Promise.all([this.tasksOf(principal, id), this.getImage(principal, id)]);
     const lock = image?.properties[IMPORT_LOCK];
-    const task = tasks.find((t) => requestId !== undefined && t.requestId === requestId) ?? tasks.find((t) => t.id === lock) ?? tasks[0];
+    const task = tasks.find((t) => answered !== undefined && t.requestId === answered) ?? tasks.find((t) => t.id === lock) ?? tasks[0];
     if (!task) fail('UPSTREAM_REJECTED', `backend ${this.name}: Glance accepted the import of image ${id} but lists no task for it`, { backend: this.name });
     if (image && (task.status === 'pending' || task.status === 'processing')) {
       this.watchers.watch({ principal, image, task, method: request.method });
