@@ -138,6 +138,13 @@ describe('lookups', () => {
     expect(proxy.seen).toHaveLength(3);
   });
 
+  it("shows one image with Glance's own show, hidden or not", async () => {
+    proxy.reset();
+    expect((await backend.getMany(userA, [hidden.id]))[0]?.id).toBe(hidden.id);
+    expect((await backend.getMany(userA, [randomUUID()]))[0]).toBeNull();
+    expect(proxy.seen.map((r) => r.path)).toEqual([`/v2/images/${hidden.id}`, expect.stringMatching(/^\/v2\/images\/[0-9a-f-]{36}$/)]);
+  });
+
   it('shows another project only what Glance lets it see (pending shares and community images by id)', async () => {
     const found = await backend.getMany(userB, [priv.id, pending.id, community.id, hidden.id]);
     expect(found.map((v) => v?.id ?? null)).toEqual([null, pending.id, community.id, hidden.id]);
@@ -446,7 +453,7 @@ describe('resilience', () => {
     const created = await image(backend, admin);
     p.failNext(2, 503);
     expect((await b.getMany(admin, [created.id]))[0]?.id).toBe(created.id);
-    expect(p.count('GET', '/v2/images')).toBe(3);
+    expect(p.count('GET', `/v2/images/${created.id}`)).toBe(3);
 
     p.reset();
     const name = `not-retried-${randomUUID()}`;

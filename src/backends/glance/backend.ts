@@ -204,12 +204,13 @@ export class GlanceBackend implements ArtifactBackend {
    * One `GET /v2/images?id=in:…` per 150 ids (with visibility=all and member_status=all, so
    * everything the caller may see by id is listed), one more for os_hidden images if some
    * ids are still missing, then `GET /v2/images/{id}` for what no list shows (killed images,
-   * ids that do not exist), a few at a time.
+   * ids that do not exist), a few at a time. A single id goes straight to `GET /v2/images/{id}`.
    */
   async getMany(principal: Principal, ids: readonly string[]): Promise<(ArtifactView | null)[]> {
     const found = new Map<string, ArtifactView>();
     const missing = () => [...new Set(ids.filter((id) => isUuid(id)).map((id) => id.toLowerCase()))].filter((id) => !found.has(id));
-    for (const hidden of [false, true]) {
+    // One image: Glance's own show is one call and cheaper for Glance than a filtered list.
+    for (const hidden of missing().length === 1 ? [] : [false, true]) {
       const wanted = missing();
       if (wanted.length === 0) break;
       const batches = chunks(wanted, MAX_IDS_PER_QUERY);
