@@ -101,9 +101,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const hashPool = new HashPool();
   let server: FastifyInstance | undefined;
   let sweepTimer: NodeJS.Timeout | undefined;
+  let closeBackends: (() => Promise<void>) | undefined;
+  const closeBlobStores = () => Promise.all(stores.all().map((s) => (s instanceof SwiftBlobStore ? s.close() : undefined)));
   try {
     await store.migrate();
-    const { backend, native, close: closeBackends } = await openBackends(config, { store, bus, stores, hashPool, logger, types }, options.extraBackends);
+    const opened = await openBackends(config, { store, bus, stores, hashPool, logger, types }, options.extraBackends);
+    const { backend, native } = opened;
+    closeBackends = opened.close;
     // The embedded SQLite store belongs to this process alone: whatever upload the ledger
     // still holds, and whatever bytes nothing references, a dead process left behind. A
     // shared store (PostgreSQL) may hold live uploads of other instances: leases decide.
@@ -170,8 +174,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     server.addHook('onClose', async () => {
       stopPruning();
       clearInterval(sweepTimer);
-      await closeBackends();
-      await Promise.all(stores.all().map((s) => (s instanceof SwiftBlobStore ? s.close() : undefined)));
+      await closeBackends?.();
+      await closeBlobStores();
       await hashPool.close();
       await bus.close();
       await store.close();
@@ -180,7 +184,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   } catch (err) {
     clearInterval(sweepTimer);
     if (server) await server.close().catch(() => undefined);
-    else await Promise.all([store.close(), hashPool.close()]).catch(() => undefined);
+    else {
+      await closeBackends?.().catch(() => undefined);
+      await Promise.all([store.close(), hashPool.close(), closeBlobStores()]).catch(() => undefined);
+    }
     await bus.close().catch(() => undefined);
     throw err;
   }

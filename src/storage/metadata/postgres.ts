@@ -82,12 +82,15 @@ export class PostgresMetadataStore implements MetadataStore {
   private readonly schema: string | undefined;
   private readonly maxAttempts: number;
   private closed = false;
+  /** Where the database is, for errors: host, port and database, never the credentials. */
+  private readonly where: string;
 
   constructor(options: PostgresMetadataStoreOptions) {
     if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
       fail('CONFIG_INVALID', `schema ${JSON.stringify(options.schema)} is not a valid schema name (expected lower-case letters, digits and _, at most 63)`);
     }
     this.schema = options.schema;
+    this.where = placeOf(options);
     this.maxAttempts = Math.max(1, Math.floor(options.maxAttempts ?? 4));
     this.pool = new pg.Pool({
       ...options.pool,
@@ -105,7 +108,9 @@ export class PostgresMetadataStore implements MetadataStore {
   }
 
   async migrate(): Promise<void> {
-    const client = await this.pool.connect();
+    const client = await this.pool.connect().catch((error: unknown) => {
+      throw new VitrineError('UNAVAILABLE', `the metadata store cannot reach PostgreSQL at ${this.where}: ${reasonOf(error)}`);
+    });
     try {
       await applyPostgresMigrations(client, this.schema);
     } finally {
@@ -734,9 +739,19 @@ async function loadBlobs(db: pg.Pool | PoolClient, artifactIds: readonly string[
   return blobsWithUploads(artifactIds, stored, uploads);
 }
 
+function placeOf(options: PostgresMetadataStoreOptions): string {
+  if (options.connectionString === undefined) return `${options.pool?.host ?? 'localhost'}:${options.pool?.port ?? 5432}/${options.pool?.database ?? ''}`;
+  try {
+    const url = new URL(options.connectionString);
+    return `${url.host}${url.pathname}`;
+  } catch {
+    return 'the configured URL';
+  }
+}
 
-
-
-
-
-
+/** A driver or socket error in a few words: its code and message, without a stack. */
+function reasonOf(error: unknown): string {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  const text = typeof message === 'string' && message !== '' ? message : String(error);
+  return typeof code === 'string' && !text.includes(code) ? `${code}: ${text}` : text;
+}
