@@ -4,6 +4,20 @@ import WebSocket from 'ws';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { KEYSTONE_START_TIMEOUT_MS, startKeystone, type RealKeystone } from '../helpers/keystone';
 
+
+/** Opens a graphql-transport-ws socket, sends connection_init with `token`, and returns how the server closed it. */
+function initCloseCode(target: TestApp, token: string): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`${target.baseUrl.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
+    socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { token } })));
+    socket.on('message', (data) => {
+      if (JSON.parse(String(data)).type === 'connection_ack') reject(new Error('the connection was acknowledged'));
+    });
+    socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+    socket.on('error', reject);
+  });
+}
+
 /**
  * auth.mode keystone against a REAL Keystone 22 (scripts/keystone-dev): tokens issued by
  * Keystone reach GraphQL, the Glance facade and graphql-ws; roles and project come from
@@ -101,6 +115,7 @@ describe('bad tokens', () => {
     expect(res.status).toBe(401);
     expect(codes(res)).toEqual(['UNAUTHENTICATED']);
     expect((await app.http('GET', '/v2/images', { headers: auth(token) })).status).toBe(401);
+    expect((await initCloseCode(app, token)).code).toBe(4403);
   });
 
   it('refuses a revoked token once the cache re-validates it', async () => {
@@ -150,6 +165,10 @@ describe('an unavailable Keystone', () => {
     expect(codes(res)).toEqual(['UNAVAILABLE']);
     expect(Date.now() - started).toBeLessThan(5_000);
     expect((await slowApp.http('GET', '/v2/images', { headers: auth('gAAAAABsome-token-0123456789') })).status).toBe(503);
+  });
+
+  it('closes a graphql-ws connection whose token cannot be checked with 1013 (try again later), not 4403', async () => {
+    expect(await initCloseCode(slowApp, 'gAAAAABsome-token-0123456789')).toEqual({ code: 1013, reason: expect.stringContaining('identity service is unavailable') });
   });
 
   // Last: it stops the Keystone.

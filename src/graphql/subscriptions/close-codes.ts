@@ -13,4 +13,9 @@ export const CLOSE = {
   SLOW_CONSUMER: { code: 4420, reason: 'Subscriber too slow: resubscribe with the last cursor received' },
   /** The protocol's Forbidden: connection_init carried no valid token. */
   FORBIDDEN: { code: 4403, reason: 'Forbidden' },
+  /**
+   * The token could not be checked (the identity service is down or slow): RFC 6455's Try
+   * Again Later, not Forbidden, so clients retry instead of giving up on a good token.
+   */
+  TRY_AGAIN_LATER: { code: 1013, reason: 'Try again later: the identity service is unavailable' },
 } as const;

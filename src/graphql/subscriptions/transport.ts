@@ -12,6 +12,7 @@ import type { Authenticate } from '../../http/auth';
 import type { Logger } from '../../observability/logger';
 import { createLoaders, type Loaders } from '../context';
 import { createErrorFormatter } from '../errors';
+import { VitrineError } from '../../domain/errors';
 import { createArmorProtection, GRAPHQL_PATH } from '../server';
 import { CLOSE } from './close-codes';
 import { headersFromConnectionParams } from './connection-params';
@@ -134,7 +135,11 @@ class SocketConnection implements SocketHandle {
   }
 
   closeTooSlow(): void {
-    this.socket.close(CLOSE.SLOW_CONSUMER.code, CLOSE.SLOW_CONSUMER.reason);
+    this.close(CLOSE.SLOW_CONSUMER);
+  }
+
+  close(how: { code: number; reason: string }): void {
+    this.socket.close(how.code, how.reason);
   }
 
   send(frame: string | Buffer, sent?: (err?: Error) => void): void {
@@ -175,7 +180,9 @@ function createProtocolServer(options: SubscriptionServerOptions, feed: EventFee
       try {
         ctx.extra.principal = await options.authenticate(headersFromConnectionParams(ctx.connectionParams));
         return true;
-      } catch {
+      } catch (err) {
+        // graphql-ws answers `false` with 4403; a token that could not be checked is not forbidden.
+        if (err instanceof VitrineError && err.code === 'UNAVAILABLE') ctx.extra.connection.close(CLOSE.TRY_AGAIN_LATER);
         return false;
       }
     },
