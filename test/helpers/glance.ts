@@ -73,6 +73,8 @@ export interface StartGlanceOptions {
   timeoutMs?: number;
   /** glance-dev's --notifications: noop (default), log, or rabbit://user:pass@host:port/ for real oslo.messaging notifications. */
   notifications?: string;
+  /** glance-dev's --keystone: a Keystone URL (no /v3); Glance then validates tokens with keystone-dev's service user. */
+  keystone?: string;
 }
 
 export async function startGlance(options: StartGlanceOptions = {}): Promise<RealGlance> {
@@ -81,7 +83,7 @@ export async function startGlance(options: StartGlanceOptions = {}): Promise<Rea
   let lastError = '';
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    const extra = options.notifications ? ['--notifications', options.notifications] : [];
+    const extra = [...(options.notifications ? ['--notifications', options.notifications] : []), ...(options.keystone ? ['--keystone', options.keystone] : [])];
     const up = await glanceDev(['up', '--fresh', '--port', String(port), '--dir', dir, ...extra], options.timeoutMs ?? GLANCE_START_TIMEOUT_MS - 30_000);
     const env = parseKeyValues(up.stdout);
     if (up.code === 0 && env.GLANCE_URL) {
