@@ -107,6 +107,8 @@ async function main(): Promise<number> {
   }
   machine.loadavgEnd = loadavg().map((x) => Math.round(x * 100) / 100);
   const { repoRoot: _root, ...reportOpts } = opts;
+  // Only a full run replaces latest.*, the figures docs/benchmarks.md quotes.
+  const reportName = only ? 'partial' : opts.quick ? 'quick' : 'latest';
   const files = writeReport(join(opts.repoRoot, 'bench', 'results'), {
     machine,
     options: reportOpts,
@@ -114,7 +116,7 @@ async function main(): Promise<number> {
     measurements: [...ctx.measurements.values()],
     extra: { ...ctx.extra, loadAverage1m: loadAverages, totalSeconds: Math.round((performance.now() - t0) / 1000) },
     notes: ctx.notes,
-  });
+  }, reportName);
   process.stdout.write(`\n${consoleTable(rows)}\n\nwritten: ${files.md}, ${files.json} (${Math.round((performance.now() - t0) / 1000)} s)\n`);
   // Keep the logs of a failed run for inspection; otherwise leave no trace.
   if (failures) process.stderr.write(`bench: logs kept in ${ctx.workDir}\n`);

@@ -179,10 +179,11 @@ export function markdown(rep: Report): string {
   ].join('\n');
 }
 
-export function writeReport(dir: string, rep: Report): { json: string; md: string } {
+/** Writes `<name>.json` and `<name>.md` into `dir`. */
+export function writeReport(dir: string, rep: Report, name = 'latest'): { json: string; md: string } {
   mkdirSync(dir, { recursive: true });
-  const json = join(dir, 'latest.json');
-  const md = join(dir, 'latest.md');
+  const json = join(dir, `${name}.json`);
+  const md = join(dir, `${name}.md`);
   writeFileSync(json, `${JSON.stringify(rep, null, 2)}\n`);
   writeFileSync(md, markdown(rep));
   return { json, md };
