@@ -95,7 +95,7 @@ describe('python-glanceclient (glance)', () => {
     const refused = await run(GLANCE, v2(['image-create', '--name', 'x', '--property', 'os_glance_x=1']));
     expect(refused.code).toBe(1);
     // Real Glance's HTML escapes the quotes too, and glanceclient prints them escaped.
-    expect(refused.stderr).toContain('HTTP 403 Forbidden: Attribute &#x27;os_glance_x&#x27; is reserved.');
+    expect(refused.stderr).toContain('HTTP 403 Forbidden: Access was denied to this resource.: Attribute &#x27;os_glance_x&#x27; is reserved.');
     expect(JSON.parse(parseTable(await ok(GLANCE, v2(['import-info'])))['import-methods'])).toEqual({ description: 'Import methods available.', type: 'array', value: ['glance-direct', 'web-download', 'copy-image'] });
     expect(parseRows(await ok(GLANCE, v2(['usage'], 'memberQ')))).toEqual([['image_size_total', '-1', '0'], ['image_count_total', '-1', '0']]);
   });

@@ -13,7 +13,7 @@ import { GLANCE, OPENSTACK, requireClients, runClient, type Run } from '../helpe
  * against Vitrine's facade, and the normalised outputs must be equal. Normalising only
  * removes what legitimately differs: ids, timestamps, owners (project ids), request ids,
  * base URLs. Where Vitrine deliberately differs (docs/glance-compat.md) the difference is
- * asserted explicitly; a known but unfixed divergence is asserted as such (KNOWN below).
+ * asserted explicitly.
  *
  * Identities: Glance runs without Keystone, so every client call there is an admin of
  * GLANCE_PROJECT_ID; on Vitrine the calls use the `admin` test token (project "admin",
@@ -257,12 +257,9 @@ describe('glance CLI against real Glance and against Vitrine', () => {
   const reservedOnCreate = flow('reserved os_glance_* property on create', async (side) => failure(side, await glanceCli(side, ['image-create', '--name', 'reserved', '--property', 'os_glance_x=1'])));
   it('reserved os_glance_* property on create', async () => {
     const { glance: g, vitrine: v } = await reservedOnCreate();
-    expect(v.code).toBe(g.code);
-    // KNOWN divergence (not fixed: test/compat/glance-clients.test.ts pins Vitrine's text):
-    // Glance raises this 403 with webob's default explanation and the message as *detail*,
-    // so glanceclient prints "Access was denied to this resource.: " before it.
-    expect(g.stderr).toBe('HTTP 403 Forbidden: Access was denied to this resource.: Attribute &#x27;os_glance_x&#x27; is reserved.');
-    expect(v.stderr).toBe('HTTP 403 Forbidden: Attribute &#x27;os_glance_x&#x27; is reserved.');
+    expect(v).toEqual(g);
+    // Glance raises this 403 with the message as webob's *detail*, under the default explanation.
+    expect(v.stderr).toBe('HTTP 403 Forbidden: Access was denied to this resource.: Attribute &#x27;os_glance_x&#x27; is reserved.');
   });
 
   const members = flow('members: create, list, accept, reject, delete', async (side) => {
@@ -369,18 +366,15 @@ describe('glance CLI against real Glance and against Vitrine', () => {
     expect(v).toEqual(g);
   });
 
-  const detailErrors = flow('KNOWN divergence: errors Glance raises with a webob detail (remove of a missing property)', async (side) => {
+  const detailErrors = flow('errors Glance raises with a webob detail (remove of a missing property)', async (side) => {
     const { id } = await create(side, ['--name', 'diff-detail', '--disk-format', 'raw', '--container-format', 'bare']);
     const res = await http(side, 'PATCH', `/v2/images/${id}`, '[{"op": "remove", "path": "/nope"}]', { 'content-type': 'application/openstack-images-v2.1-json-patch' });
     return { status: res.status, ...JSON.parse(res.text) };
   });
-  it('KNOWN divergence: errors Glance raises with a webob detail (remove of a missing property)', async () => {
+  it('errors Glance raises with a webob detail (remove of a missing property)', async () => {
     const { glance: g, vitrine: v } = await detailErrors();
-    expect(v.status).toBe(g.status);
-    expect(v.code).toBe(g.code);
-    // Glance: default explanation + the message as detail; Vitrine: the message as explanation.
-    expect(g.message).toBe('There was a conflict when trying to complete your request.<br /><br />\nProperty nope does not exist.\n\n');
-    expect(v.message).toBe('Property nope does not exist.<br /><br />\n\n\n');
+    expect(v).toEqual(g);
+    expect(v.message).toBe('There was a conflict when trying to complete your request.<br /><br />\nProperty nope does not exist.\n\n');
   });
 });
 

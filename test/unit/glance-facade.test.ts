@@ -1,6 +1,6 @@
 import type { ArtifactView } from '../../src/backends/port';
 import { glanceRange } from '../../src/http/glance/data';
-import { errorFormat } from '../../src/http/glance/errors';
+import { errorFormat, renderError } from '../../src/http/glance/errors';
 import { fromGlanceImage, toGlanceImage } from '../../src/domain/glance-image';
 import { splitQuoted } from '../../src/http/glance/listing';
 
@@ -49,6 +49,21 @@ describe('webob error format from Accept', () => {
     ['text/html;q=0.5, application/json', 'json'], ['text/*', 'html'], ['text/plain', 'text'], ['', 'text'], ['image/png', 'text'], ['*/*;q=0', 'text'],
   ])('Accept %p → %s', (accept, format) => {
     expect(errorFormat(accept)).toBe(format);
+  });
+});
+
+describe('webob error bodies', () => {
+  // What webob 1.8 (Debian bookworm, the one Glance 25.1 runs on) renders for the same errors
+  // (JSON with JSON.stringify's spacing; webob's json.dumps puts a space after ':' and ',').
+  it.each([
+    ['html', 403, 'explanation', 'X y.', '<html>\n <head>\n  <title>403 Forbidden</title>\n </head>\n <body>\n  <h1>403 Forbidden</h1>\n  X y.<br /><br />\n\n\n\n </body>\n</html>'],
+    ['json', 403, 'explanation', 'X y.', '{"message":"X y.<br /><br />\\n\\n\\n","code":"403 Forbidden","title":"Forbidden"}'],
+    ['text', 403, 'explanation', 'X y.', '403 Forbidden\n\nX y.\n\n   '],
+    ['html', 403, 'detail', 'Attribute x is reserved.', '<html>\n <head>\n  <title>403 Forbidden</title>\n </head>\n <body>\n  <h1>403 Forbidden</h1>\n  Access was denied to this resource.<br /><br />\nAttribute x is reserved.\n\n\n </body>\n</html>'],
+    ['json', 409, 'detail', 'Property nope does not exist.', '{"message":"There was a conflict when trying to complete your request.<br /><br />\\nProperty nope does not exist.\\n\\n","code":"409 Conflict","title":"Conflict"}'],
+    ['text', 409, 'detail', 'Property nope does not exist.', '409 Conflict\n\nThere was a conflict when trying to complete your request.\n\n Property nope does not exist.  '],
+  ] as const)('%s, %d, message as %s', (format, status, placement, message, expected) => {
+    expect(renderError(format, status, message, placement).body).toBe(expected);
   });
 });
 

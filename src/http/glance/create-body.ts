@@ -1,6 +1,6 @@
 import type { CreateRequest } from '../../backends/port';
 import type { Visibility } from '../../domain/artifact';
-import { badRequest, forbidden } from './errors';
+import { asDetail, badRequest, forbidden } from './errors';
 import { isObject } from './body';
 import { IMAGE_TYPE } from '../../domain/glance-image';
 import { checkAgainstSchema } from './schema-check';
@@ -29,7 +29,7 @@ export function parseCreateBody(body: unknown, schema: JsonSchema): CreateReques
   for (const key of Object.keys(image)) {
     if (BASE_KEYS.has(key)) continue;
     if (key.length > 255) throw badRequest('Custom property should not be greater than 255 characters.');
-    if (RESERVED.has(key) || key.startsWith('os_glance')) throw forbidden(`Attribute '${key}' is reserved.`);
+    if (RESERVED.has(key) || key.startsWith('os_glance')) throw asDetail(403, `Attribute '${key}' is reserved.`);
   }
   for (const key of READ_ONLY_BASE) {
     if (key in image) throw forbidden(`Attribute '${key}' is read-only.`);

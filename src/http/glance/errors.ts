@@ -13,6 +13,12 @@ export class GlanceHttpError extends Error {
     readonly status: number,
     message: string,
     readonly headers: Readonly<Record<string, string>> = {},
+    /**
+     * Where webob puts the message: Glance mostly raises `HTTPXxx(explanation=msg)`, but a
+     * few sites pass it positionally, as the *detail* under webob's default explanation,
+     * and clients print the two differently.
+     */
+    readonly placement: 'explanation' | 'detail' = 'explanation',
   ) {
     super(message);
     this.name = 'GlanceHttpError';
@@ -28,6 +34,11 @@ export const badRequest = (message: string) => glanceError(400, message);
 export const forbidden = (message: string) => glanceError(403, message);
 export const conflict = (message: string) => glanceError(409, message);
 
+/** Glance's `raise webob.exc.HTTPForbidden(msg)` (403) or `HTTPConflict(msg)` (409): the message as webob's detail. */
+export function asDetail(status: 403 | 409, message: string): GlanceHttpError {
+  return new GlanceHttpError(status, message, {}, 'detail');
+}
+
 export function imageNotFound(id: string): GlanceHttpError {
   return notFound(`No image found with ID ${id}`);
 }
@@ -36,6 +47,12 @@ export function imageNotFound(id: string): GlanceHttpError {
 export function fromVitrineError(err: VitrineError): GlanceHttpError {
   return glanceError(ERRORS[err.code].status, err.message);
 }
+
+/** webob's default explanations, shown above a detail. */
+const WEBOB_EXPLANATIONS: Readonly<Record<number, string>> = {
+  403: 'Access was denied to this resource.',
+  409: 'There was a conflict when trying to complete your request.',
+};
 
 /** webob's titles where they differ from Node's (older RFC wording). */
 const WEBOB_TITLES: Readonly<Record<number, string>> = {
@@ -81,20 +98,25 @@ function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#x27;');
 }
 
-/** The body webob renders for an error with `explanation` = message, in each format. */
-export function renderError(format: ErrorFormat, status: number, message: string): { contentType: string; body: string } {
+/**
+ * The body webob renders, in each format: its template `${explanation}<br /><br />\n${detail}\n\n`
+ * (escaped in HTML, raw in JSON, tags stripped and newlines turned to spaces in plain text).
+ */
+export function renderError(format: ErrorFormat, status: number, message: string, placement: GlanceHttpError['placement'] = 'explanation'): { contentType: string; body: string } {
   const { code, title } = statusLine(status);
+  const [explanation, detail] = placement === 'detail' ? [WEBOB_EXPLANATIONS[status] ?? '', message] : [message, ''];
+  const body = (escape: (text: string) => string) => `${escape(explanation)}<br /><br />\n${escape(detail)}\n\n`;
   switch (format) {
     case 'html':
       return {
         contentType: 'text/html; charset=UTF-8',
-        body: `<html>\n <head>\n  <title>${code}</title>\n </head>\n <body>\n  <h1>${code}</h1>\n  ${escapeHtml(message)}<br /><br />\n\n\n\n </body>\n</html>`,
+        body: `<html>\n <head>\n  <title>${code}</title>\n </head>\n <body>\n  <h1>${code}</h1>\n  ${body(escapeHtml)}\n </body>\n</html>`,
       };
     case 'json':
       // webob's json body keeps the HTML line breaks of its template in `message`, but does
       // not escape the message (Glance: "Attribute 'status' is read-only.<br /><br />\n\n\n").
-      return { contentType: 'application/json', body: JSON.stringify({ message: `${message}<br /><br />\n\n\n`, code, title }) };
+      return { contentType: 'application/json', body: JSON.stringify({ message: body((t) => t), code, title }) };
     case 'text':
-      return { contentType: 'text/plain; charset=UTF-8', body: `${code}\n\n${message}\n\n\n` };
+      return { contentType: 'text/plain; charset=UTF-8', body: `${code}\n\n${body((t) => t).replace(/\n/g, ' ').replace(/<br \/>/g, '\n')}` };
   }
 }

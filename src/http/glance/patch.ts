@@ -1,6 +1,6 @@
 import type { UpdateRequest } from '../../backends/port';
 import type { Visibility } from '../../domain/artifact';
-import { badRequest, conflict, forbidden, glanceError } from './errors';
+import { asDetail, badRequest, conflict, forbidden, glanceError } from './errors';
 import { isObject } from './body';
 import type { GlanceImage } from '../../domain/glance-image';
 import { checkAgainstSchema } from './schema-check';
@@ -127,16 +127,16 @@ export function applyPatch(image: GlanceImage, operations: readonly PatchOperati
     }
     switch (op) {
       case 'replace':
-        if (property === 'owner' && !ctx.isAdmin) throw forbidden("Owner can't be updated by non admin.");
-        if (!exists) throw conflict(`Property ${property} does not exist.`);
+        if (property === 'owner' && !ctx.isAdmin) throw asDetail(403, "Owner can't be updated by non admin.");
+        if (!exists) throw asDetail(409, `Property ${property} does not exist.`);
         break;
       case 'add':
-        if (exists && dialect === 'v2.0') throw conflict(`Property ${property} already present.`);
+        if (exists && dialect === 'v2.0') throw asDetail(409, `Property ${property} already present.`);
         if (property === 'owner' && !ctx.isAdmin && value !== base.owner) throw forbidden("Owner can't be updated by non admin.");
         break;
       case 'remove':
-        if (isBase) throw forbidden(`Property ${property} may not be removed.`);
-        if (!exists) throw conflict(`Property ${property} does not exist.`);
+        if (isBase) throw asDetail(403, `Property ${property} may not be removed.`);
+        if (!exists) throw asDetail(409, `Property ${property} does not exist.`);
         delete extra[property];
         continue;
     }

@@ -82,7 +82,7 @@ export function resource(scope: FastifyInstance, url: string, handlers: Partial<
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: GlanceHttpError): FastifyReply {
   const accept = request.headers.accept;
-  const { contentType, body } = renderError(errorFormat(Array.isArray(accept) ? accept.join(',') : accept), error.status, error.message);
+  const { contentType, body } = renderError(errorFormat(Array.isArray(accept) ? accept.join(',') : accept), error.status, error.message, error.placement);
   // An upload refused before its body was read: drop the rest so the client sees the answer.
   if (!request.raw.complete) {
     reply.header('connection', 'close');
