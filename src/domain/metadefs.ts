@@ -385,7 +385,7 @@ export const TAG_LIST_SCHEMA: JsonSchema = {
  * mismatch, worded like python-jsonschema as Glance reports it.
  */
 export function validateMetadef(schema: JsonSchema, value: unknown): void {
-  const problem = check(schema, schema, value);
+  const problem = isPlainObject(value) ? check(schema, schema, value) : `${pyRepr(value)} is not of type 'object'`;
   if (problem !== null) fail('BAD_INPUT', `Provided object does not match schema '${String(schema.name)}': ${problem}`);
 }
 
