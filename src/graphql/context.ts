@@ -2,7 +2,7 @@ import DataLoader from 'dataloader';
 import type { GraphQLFormattedError } from 'graphql';
 import type { LinkRecord, MemberRecord } from '../domain/artifact';
 import type { Principal } from '../domain/policy';
-import type { ArtifactBackend, ArtifactView, BlobView, MetadefCatalog, MetadefNamespaceDetail } from '../backends/port';
+import type { ArtifactBackend, ArtifactView, BlobView, MetadefCatalog } from '../backends/port';
 import type { UrlSigner } from '../http/dataplane/signing';
 
 /**
@@ -22,8 +22,6 @@ export interface GraphQLContext {
   backend: ArtifactBackend;
   /** Metadata definitions; absent where none are served (subscription executions). */
   metadefs?: MetadefCatalog;
-  /** Namespaces by name (unprefixed), batched per request; created with `metadefs`. */
-  namespaceLoader?: DataLoader<string, MetadefNamespaceDetail | null>;
   loaders: Loaders;
   /** Signs data-plane URLs (createUploadUrl); absent where no data plane is served. */
   urlSigner?: UrlSigner;
@@ -51,6 +49,6 @@ export function createGraphQLContext(principal: Principal, backend: ArtifactBack
     loaders: createLoaders(principal, backend),
     urlSigner,
     warnings: [],
-    ...(metadefs && { metadefs, namespaceLoader: new DataLoader<string, MetadefNamespaceDetail | null>((names) => metadefs.getNamespaces(principal, names)) }),
+    ...(metadefs && { metadefs }),
   };
 }
