@@ -49,7 +49,7 @@ export interface MetadefNamespace {
   updatedAt: string;
 }
 
-/** A property definition: its name and the JSON-schema fragment (title, type, enum, ...) without the name. */
+/** A property definition: its name (the row's key) and its JSON-schema fragment (title, type, enum, ...), which may repeat the name. */
 export interface MetadefProperty {
   namespace: string;
   name: string;
@@ -267,7 +267,6 @@ function namespaceSchema(): JsonSchema {
     additionalProperties: false,
     definitions: definitionsWithProperty(),
     required: ['namespace'],
-    links: [{ rel: 'self', href: '{self}' }, { rel: 'describedby', href: '{schema}' }],
   };
 }
 
@@ -286,7 +285,6 @@ function objectSchema(): JsonSchema {
     additionalProperties: false,
     definitions: definitionsWithProperty(),
     required: ['name'],
-    links: [{ rel: 'self', href: '{self}' }, { rel: 'describedby', href: '{schema}' }],
   };
 }
 
@@ -319,7 +317,7 @@ function associationSchema(): JsonSchema {
 }
 
 function collection(name: string, key: string, item: JsonSchema): JsonSchema {
-  const { definitions, links: _links, ...rest } = item;
+  const { definitions, ...rest } = item;
   return {
     name,
     properties: { [key]: { type: 'array', items: rest }, first: { type: 'string' }, next: { type: 'string' }, schema: { type: 'string' } },

@@ -45,7 +45,7 @@ export function metadataStoreContract(
         protected: false, body: { n, 'ü': ['x', 1, true, null] }, createdAt: at(n), updatedAt: at(n), ...extra,
       });
 
-      it('round-trips rows, ordered by namespace, creation and name, filtered by namespaces and names', async () => {
+      it('round-trips rows, ordered by namespace, creation and insertion, filtered by namespaces and names', async () => {
         await store.insertMetadefs([
           md('ns2', 'namespace', 'ns2', 1, { visibility: 'public', protected: true, body: { display_name: 'Two', nested: { a: [1, 2.5] } } }),
           md('ns1', 'namespace', 'ns1', 2),
@@ -57,9 +57,13 @@ export function metadataStoreContract(
           namespace: 'ns2', kind: 'namespace', name: 'ns2', owner: 'p1', visibility: 'public', protected: true,
           body: { display_name: 'Two', nested: { a: [1, 2.5] } }, createdAt: at(1), updatedAt: at(1),
         });
-        expect((await store.listMetadefs({ kind: 'property' })).map((r) => `${r.namespace}/${r.name}`)).toEqual(['ns1/a', 'ns1/b', 'ns2/a']);
+        expect((await store.listMetadefs({ kind: 'property' })).map((r) => `${r.namespace}/${r.name}`)).toEqual(['ns1/b', 'ns1/a', 'ns2/a']);
+        // An update keeps a row's place among rows of the same creation time.
+        await store.updateMetadef({ namespace: 'ns1', kind: 'property', name: 'b' }, md('ns1', 'property', 'c', 3, { updatedAt: at(9) }));
+        expect((await store.listMetadefs({ kind: 'property', namespaces: ['ns1'] })).map((r) => r.name)).toEqual(['c', 'a']);
         expect((await store.listMetadefs({ kind: 'property', namespaces: ['ns2'] })).map((r) => r.name)).toEqual(['a']);
         expect((await store.listMetadefs({ kind: 'property', names: ['a'] })).map((r) => r.namespace)).toEqual(['ns1', 'ns2']);
+        expect((await store.listMetadefs({ kind: 'property', names: ['c', 'a'], namespaces: ['ns1'] })).map((r) => r.name)).toEqual(['c', 'a']);
         expect(await store.listMetadefs({ kind: 'property', namespaces: [] })).toEqual([]);
         expect(await store.listMetadefs({ kind: 'tag' })).toEqual([]);
       });

@@ -114,8 +114,15 @@ export class StoreMetadefCatalog implements MetadefCatalog {
       children.push(this.child(namespace, 'property', name, propertyBody(schema), at));
     }
     await this.store.insertMetadefs([row, ...children], { ensure: types });
-    const [detail] = await this.details([row]);
-    return detail;
+    // What was written, in the order given (Glance echoes the request's order).
+    const of = (kind: MetadefKind) => children.filter((c) => c.kind === kind);
+    return {
+      ...namespaceView(row),
+      objects: of('object').map(objectView),
+      properties: of('property').map(propertyView),
+      tags: of('tag').map(tagView),
+      associations: of('association').map(associationView),
+    };
   }
 
   async updateNamespace(p: Principal, namespace: string, body: Record<string, unknown>): Promise<MetadefNamespace> {
@@ -247,7 +254,7 @@ export class StoreMetadefCatalog implements MetadefCatalog {
 
   async listTags(p: Principal, namespace: string): Promise<MetadefTag[]> {
     await this.visibleNamespace(p, namespace);
-    return (await this.store.listMetadefs({ kind: 'tag', namespaces: [namespace] })).map(tagView);
+    return newestFirst(await this.store.listMetadefs({ kind: 'tag', namespaces: [namespace] })).map(tagView);
   }
 
   async getTag(p: Principal, namespace: string, name: string): Promise<MetadefTag> {
@@ -365,10 +372,19 @@ export class StoreMetadefCatalog implements MetadefCatalog {
       ...namespaceView(r),
       objects: (o.get(r.namespace) ?? []).map(objectView),
       properties: (pr.get(r.namespace) ?? []).map(propertyView),
-      tags: (t.get(r.namespace) ?? []).map(tagView),
+      tags: newestFirst(t.get(r.namespace) ?? []).map(tagView),
       associations: (a.get(r.namespace) ?? []).map(associationView),
     }));
   }
+}
+
+/**
+ * Glance lists tags newest first (created_at, then id, descending; objects, properties and
+ * associations in insertion order); the store reads one namespace's rows oldest first in
+ * insertion order, so that is the reverse.
+ */
+function newestFirst(rows: readonly MetadefRecord[]): MetadefRecord[] {
+  return [...rows].reverse();
 }
 
 function compare(a: string, b: string): number {
@@ -396,10 +412,13 @@ const namespaceBody = (body: Record<string, unknown>) => pick(body, ['display_na
 const objectBody = (body: Record<string, unknown>) => pick(body, ['description', 'required', 'properties']);
 const associationBody = (body: Record<string, unknown>) => pick(body, ['prefix', 'properties_target']);
 
-/** A property's stored schema: everything but its name (the row's key). */
+/**
+ * A property's stored definition: the body as given. Glance keeps `name` inside it when the
+ * property came through the properties API and not when it came with its namespace, and a
+ * namespace read shows the definition as stored, so the difference stays visible.
+ */
 function propertyBody(body: Record<string, unknown>): Record<string, unknown> {
-  const { name: _name, ...rest } = body;
-  return rest;
+  return { ...body };
 }
 
 let propertyWithoutName: JsonSchema | undefined;

@@ -58,12 +58,18 @@ function objectFields(o: MetadefObject, prefixedProperties = o.properties): Reco
   };
 }
 
-export function objectJson(o: MetadefObject): Record<string, unknown> {
-  return { ...objectFields(o), ...times(o), self: `${ns(o.namespace)}/objects/${o.name}`, schema: OBJECT_SCHEMA };
+/**
+ * An object as read back: `required` and `properties` always present (Glance rebuilds them
+ * from its row); as a create or update answers it (`written`), only what is set, since
+ * Glance echoes the request's model there.
+ */
+export function objectJson(o: MetadefObject, written = false): Record<string, unknown> {
+  const fields = written ? objectFields(o) : { ...objectFields(o), required: o.required, properties: o.properties };
+  return { ...fields, ...times(o), self: `${ns(o.namespace)}/objects/${o.name}`, schema: OBJECT_SCHEMA };
 }
 
 export function propertyJson(p: MetadefProperty): Record<string, unknown> {
-  return { name: p.name, ...p.schema };
+  return { ...p.schema, name: p.name };
 }
 
 function propertiesDict(list: readonly MetadefProperty[]): Record<string, unknown> {
@@ -92,7 +98,7 @@ export function namespaceDetailJson(d: MetadefNamespaceDetail, echo = false): Re
     ...namespaceJson(d),
     ...(d.associations.length > 0 && { resource_type_associations: d.associations.map(echo ? associationFields : associationJson) }),
     ...(d.properties.length > 0 && { properties: propertiesDict(d.properties) }),
-    ...(d.objects.length > 0 && { objects: d.objects.map(echo ? (o) => objectFields(o) : objectJson) }),
+    ...(d.objects.length > 0 && { objects: d.objects.map((o) => (echo ? objectFields(o) : objectJson(o))) }),
     ...(d.tags.length > 0 && { tags: d.tags.map((t) => ({ name: t.name })) }),
     ...links(d),
   };
@@ -194,13 +200,13 @@ export function registerMetadefRoutes(scope: FastifyInstance, options: MetadefRo
 
   resource(scope, '/metadefs/namespaces/:namespace/objects', {
     GET: async (request) => ({
-      objects: (await metadefs.listObjects(principalOf(request), param(request, 'namespace'))).map(objectJson),
+      objects: (await metadefs.listObjects(principalOf(request), param(request, 'namespace'))).map((o) => objectJson(o)),
       // Glance's link here lacks the leading slash; clients ignore it, we keep it as Glance sends it.
       schema: 'v2/schemas/metadefs/objects',
     }),
     POST: async (request, reply) => {
       const b = await body(request);
-      return reply.code(201).send(objectJson(await metadefs.createObject(principalOf(request), param(request, 'namespace'), b)));
+      return reply.code(201).send(objectJson(await metadefs.createObject(principalOf(request), param(request, 'namespace'), b), true));
     },
     DELETE: async (request, reply) => {
       await metadefs.deleteNamespaceContents(principalOf(request), param(request, 'namespace'), 'object');
@@ -212,7 +218,7 @@ export function registerMetadefRoutes(scope: FastifyInstance, options: MetadefRo
     GET: async (request) => objectJson(await metadefs.getObject(principalOf(request), param(request, 'namespace'), param(request, 'name'))),
     PUT: async (request) => {
       const b = await body(request);
-      return objectJson(await metadefs.updateObject(principalOf(request), param(request, 'namespace'), param(request, 'name'), b));
+      return objectJson(await metadefs.updateObject(principalOf(request), param(request, 'namespace'), param(request, 'name'), b), true);
     },
     DELETE: async (request, reply) => {
       await metadefs.deleteObject(principalOf(request), param(request, 'namespace'), param(request, 'name'));
@@ -223,7 +229,10 @@ export function registerMetadefRoutes(scope: FastifyInstance, options: MetadefRo
   // ---- properties ------------------------------------------------------------------------
 
   resource(scope, '/metadefs/namespaces/:namespace/properties', {
-    GET: async (request) => ({ properties: propertiesDict(await metadefs.listProperties(principalOf(request), param(request, 'namespace'))) }),
+    // Unlike a namespace's properties, this listing repeats each name inside its entry.
+    GET: async (request) => ({
+      properties: Object.fromEntries((await metadefs.listProperties(principalOf(request), param(request, 'namespace'))).map((p) => [p.name, propertyJson(p)])),
+    }),
     POST: async (request, reply) => {
       const b = await body(request);
       return reply.code(201).send(propertyJson(await metadefs.createProperty(principalOf(request), param(request, 'namespace'), b)));

@@ -202,7 +202,9 @@ export const MIGRATIONS: readonly Migration[] = [
       -- The metadef catalog: namespaces and what they hold (objects, properties, tags,
       -- resource type associations), plus the global resource types (namespace ''). A
       -- namespace's rows share its key prefix, so reading or deleting them is a range of the
-      -- primary key. body is the JSON of everything nothing filters on.
+      -- primary key. body is the JSON of everything nothing filters on. The implicit rowid
+      -- keeps insertion order, so rows written in one batch (same created_at) read back in
+      -- the order given.
       CREATE TABLE metadefs (
         namespace  TEXT    NOT NULL,
         kind       TEXT    NOT NULL,

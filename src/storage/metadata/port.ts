@@ -220,7 +220,7 @@ export interface MetadataStore {
 
   // ---- metadata definitions (one table keyed by namespace, kind, name; no events) ----
 
-  /** Rows of one kind, ordered by namespace, createdAt, then name. */
+  /** Rows of one kind, ordered by namespace, createdAt, then insertion (a row keeps its place when updated). */
   listMetadefs(query: MetadefQuery): Promise<MetadefRecord[]>;
   /** Inserts rows in one transaction; METADEF_EXISTS (nothing written) if a key is taken. */
   insertMetadefs(records: readonly MetadefRecord[], options?: MetadefInsertOptions): Promise<void>;

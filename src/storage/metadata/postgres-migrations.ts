@@ -223,6 +223,8 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
         body       JSONB            NOT NULL,
         created_at TEXT COLLATE "C" NOT NULL,
         updated_at TEXT COLLATE "C" NOT NULL,
+        -- Insertion order (SQLite's rowid): ties of created_at read back in the order written.
+        seq        BIGINT GENERATED ALWAYS AS IDENTITY,
         CONSTRAINT metadefs_pkey PRIMARY KEY (namespace, kind, name)
       );
       CREATE INDEX ix_metadefs_kind_name ON metadefs (kind, name, namespace);

@@ -497,7 +497,7 @@ export class PostgresMetadataStore implements MetadataStore {
       `SELECT * FROM metadefs WHERE kind = $1
          AND ($2::text[] IS NULL OR namespace = ANY($2::text[]))
          AND ($3::text[] IS NULL OR name = ANY($3::text[]))
-       ORDER BY namespace, created_at, name`,
+       ORDER BY namespace, created_at, seq`,
       [query.kind, query.namespaces ? [...query.namespaces] : null, query.names ? [...query.names] : null],
     );
     return rows.map(metadefFromRow);

@@ -471,7 +471,7 @@ export class SqliteMetadataStore implements MetadataStore {
       `SELECT * FROM metadefs WHERE kind = ?
          AND (? IS NULL OR namespace IN (SELECT value FROM json_each(?)))
          AND (? IS NULL OR name IN (SELECT value FROM json_each(?)))
-       ORDER BY namespace, created_at, name`,
+       ORDER BY namespace, created_at, rowid`,
     ).all(
       query.kind,
       query.namespaces ? 1 : null, JSON.stringify(query.namespaces ?? []),
