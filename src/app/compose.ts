@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { FederatedBackend, type FederationMember } from '../backends/federation/backend';
 import { GlanceBackend } from '../backends/glance/backend';
+import { StoreMetadefCatalog } from '../backends/metadefs/catalog';
 import { NativeBackend } from '../backends/native/backend';
 import { HashPool } from '../backends/native/hasher';
 import type { ImportSettings } from '../backends/native/imports';
@@ -105,6 +106,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const closeBlobStores = () => Promise.all(stores.all().map((s) => (s instanceof SwiftBlobStore ? s.close() : undefined)));
   try {
     await store.migrate();
+    // Metadefs live in the metadata store whatever the artifact backends are (a Glance-only
+    // deployment keeps its catalog here too); the default catalog is written once per database.
+    const metadefs = new StoreMetadefCatalog({ store });
+    await metadefs.seedDefaults();
     const opened = await openBackends(config, { store, bus, stores, hashPool, logger, types }, options.extraBackends);
     const { backend, native } = opened;
     closeBackends = opened.close;
@@ -142,6 +147,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await registerGraphQL(server, {
       schema,
       backend,
+      metadefs,
       authenticate,
       mode: config.mode,
       limits: config.graphql,
@@ -151,7 +157,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       urlSigner,
     });
     await registerDataPlane(server, { backend, authenticate, signer: urlSigner, prefix: DATA_PLANE_PREFIX });
-    await registerGlanceFacade(server, { backend, authenticate, bodyLimitBytes: config.http.bodyLimitBytes, paging: config.paging, importMethods: config.imports.methods, multistore: config.blobs.multistore });
+    await registerGlanceFacade(server, { backend, metadefs, authenticate, bodyLimitBytes: config.http.bodyLimitBytes, paging: config.paging, importMethods: config.imports.methods, multistore: config.blobs.multistore });
     sweepTimer = setInterval(() => {
       backend.sweepBlobs({ exclusive: false }).catch((err: unknown) => logger.warn({ err }, 'blob sweep failed'));
     }, config.dataPlane.sweepIntervalSeconds * 1000);

@@ -1,5 +1,8 @@
 import type { ArtifactRecord, BlobRecord, TaskRecord, LinkRecord, MemberRecord, MemberStatus, Status, Visibility } from '../domain/artifact';
 import type { ErrorCode, VitrineError } from '../domain/errors';
+import type {
+  MetadefAssociation, MetadefNamespace, MetadefNamespaceDetail, MetadefObject, MetadefProperty, MetadefResourceType, MetadefTag, MetadefVisibility,
+} from '../domain/metadefs';
 import type { FilterSpec } from '../domain/filters';
 import type { LifecycleAction } from '../domain/lifecycle';
 import type { PageRequest } from '../domain/paging';
@@ -253,4 +256,83 @@ export interface ArtifactBackend {
 
   usage(principal: Principal, projectId?: string): Promise<UsageView>;
   setQuotas(principal: Principal, projectId: string, quotas: { name: string; value: number }[]): Promise<UsageView>;
+}
+
+// ---- metadata definitions ----------------------------------------------------------------
+
+export type {
+  MetadefAssociation, MetadefNamespace, MetadefNamespaceDetail, MetadefObject, MetadefProperty, MetadefResourceType, MetadefTag, MetadefVisibility,
+} from '../domain/metadefs';
+
+export interface NamespaceListRequest {
+  /** Only namespaces associated with at least one of these resource types. */
+  resourceTypes?: readonly string[];
+  visibility?: MetadefVisibility;
+  /** created_at (default), updated_at or namespace. */
+  sortKey?: 'created_at' | 'updated_at' | 'namespace';
+  sortDir?: 'asc' | 'desc';
+  /** Start after this namespace (by name), in sort order. */
+  marker?: string;
+  limit?: number;
+}
+
+export interface NamespaceListItem extends MetadefNamespace {
+  associations: MetadefAssociation[];
+}
+
+export interface NamespacePage {
+  namespaces: NamespaceListItem[];
+  /** The marker of the next page when this one is full. */
+  next: string | null;
+}
+
+export type NamespaceContentKind = 'object' | 'property' | 'tag';
+
+/**
+ * MetadefCatalog: Glance's metadata definitions, stored natively whatever the artifact
+ * backends are. Bodies are Glance's JSON (snake_case), validated against the schemas of
+ * `src/domain/metadefs.ts` (served at /v2/schemas/metadefs/*) before anything else is
+ * checked, then: namespace visible (METADEF_NOT_FOUND), caller may write (FORBIDDEN: admins
+ * only), then the entry itself. Deletes in a protected namespace fail METADEF_PROTECTED.
+ */
+export interface MetadefCatalog {
+  listNamespaces(p: Principal, request?: NamespaceListRequest): Promise<NamespacePage>;
+  /** With `resourceType`, properties carry that association's prefix (Glance's `resource_type` filter). */
+  getNamespace(p: Principal, namespace: string, options?: { resourceType?: string }): Promise<MetadefNamespaceDetail>;
+  /** Many namespaces at once (missing or invisible ones null), for batched GraphQL reads. */
+  getNamespaces(p: Principal, namespaces: readonly string[], options?: { resourceType?: string }): Promise<(MetadefNamespaceDetail | null)[]>;
+  /** The namespace with its associations, objects, properties and tags, written atomically. */
+  createNamespace(p: Principal, body: Record<string, unknown>): Promise<MetadefNamespaceDetail>;
+  /** Replaces name, display name, description, visibility, protection and owner (Glance's PUT). */
+  updateNamespace(p: Principal, namespace: string, body: Record<string, unknown>): Promise<MetadefNamespace>;
+  deleteNamespace(p: Principal, namespace: string): Promise<void>;
+  /** Deletes every object, property or tag of the namespace. */
+  deleteNamespaceContents(p: Principal, namespace: string, kind: NamespaceContentKind): Promise<void>;
+
+  listObjects(p: Principal, namespace: string): Promise<MetadefObject[]>;
+  getObject(p: Principal, namespace: string, name: string): Promise<MetadefObject>;
+  createObject(p: Principal, namespace: string, body: Record<string, unknown>): Promise<MetadefObject>;
+  updateObject(p: Principal, namespace: string, name: string, body: Record<string, unknown>): Promise<MetadefObject>;
+  deleteObject(p: Principal, namespace: string, name: string): Promise<void>;
+
+  listProperties(p: Principal, namespace: string): Promise<MetadefProperty[]>;
+  /** With `resourceType`, `name` is the prefixed name and must carry that association's prefix; the answer has the stored name. */
+  getProperty(p: Principal, namespace: string, name: string, options?: { resourceType?: string }): Promise<MetadefProperty>;
+  createProperty(p: Principal, namespace: string, body: Record<string, unknown>): Promise<MetadefProperty>;
+  updateProperty(p: Principal, namespace: string, name: string, body: Record<string, unknown>): Promise<MetadefProperty>;
+  deleteProperty(p: Principal, namespace: string, name: string): Promise<void>;
+
+  listTags(p: Principal, namespace: string): Promise<MetadefTag[]>;
+  getTag(p: Principal, namespace: string, name: string): Promise<MetadefTag>;
+  createTag(p: Principal, namespace: string, name: string): Promise<MetadefTag>;
+  /** `{"tags": [{"name": …}, …]}`; replaces the namespace's tags unless `append`. */
+  createTags(p: Principal, namespace: string, body: Record<string, unknown>, append: boolean): Promise<MetadefTag[]>;
+  updateTag(p: Principal, namespace: string, name: string, body: Record<string, unknown>): Promise<MetadefTag>;
+  deleteTag(p: Principal, namespace: string, name: string): Promise<void>;
+
+  listResourceTypes(p: Principal): Promise<MetadefResourceType[]>;
+  listAssociations(p: Principal, namespace: string): Promise<MetadefAssociation[]>;
+  /** Creates the resource type too when it is new (as Glance does). */
+  createAssociation(p: Principal, namespace: string, body: Record<string, unknown>): Promise<MetadefAssociation>;
+  deleteAssociation(p: Principal, namespace: string, resourceType: string): Promise<void>;
 }

@@ -40,6 +40,11 @@ export const ERRORS = {
   LINK_INVALID: { status: 400, summary: 'A link target does not exist, is not visible, or is the artifact itself.' },
   QUOTA_EXCEEDED: { status: 413, summary: 'A project quota would be exceeded.' },
 
+  // metadata definitions (metadefs)
+  METADEF_NOT_FOUND: { status: 404, summary: 'The metadef namespace, object, property, tag, resource type or association does not exist or is not visible to the caller.' },
+  METADEF_EXISTS: { status: 409, summary: 'A metadef namespace, object, property, tag or association of this name already exists.' },
+  METADEF_PROTECTED: { status: 403, summary: 'The metadef namespace is protected: neither it nor what it contains can be deleted.' },
+
   // data plane
   BLOB_BUSY: { status: 409, summary: 'Another upload of this blob is running.' },
   BLOB_NOT_READY: { status: 409, summary: 'The blob has no complete data yet (never uploaded, or an upload is running).' },

@@ -2,7 +2,7 @@ import DataLoader from 'dataloader';
 import type { GraphQLFormattedError } from 'graphql';
 import type { LinkRecord, MemberRecord } from '../domain/artifact';
 import type { Principal } from '../domain/policy';
-import type { ArtifactBackend, ArtifactView, BlobView } from '../backends/port';
+import type { ArtifactBackend, ArtifactView, BlobView, MetadefCatalog } from '../backends/port';
 import type { UrlSigner } from '../http/dataplane/signing';
 
 /**
@@ -20,6 +20,8 @@ export interface Loaders {
 export interface GraphQLContext {
   principal: Principal;
   backend: ArtifactBackend;
+  /** Metadata definitions; absent where none are served (subscription executions). */
+  metadefs?: MetadefCatalog;
   loaders: Loaders;
   /** Signs data-plane URLs (createUploadUrl); absent where no data plane is served. */
   urlSigner?: UrlSigner;
@@ -40,6 +42,13 @@ export function createLoaders(principal: Principal, backend: ArtifactBackend): L
   };
 }
 
-export function createGraphQLContext(principal: Principal, backend: ArtifactBackend, urlSigner?: UrlSigner): GraphQLContext {
-  return { principal, backend, loaders: createLoaders(principal, backend), urlSigner, warnings: [] };
+export function createGraphQLContext(principal: Principal, backend: ArtifactBackend, urlSigner?: UrlSigner, metadefs?: MetadefCatalog): GraphQLContext {
+  return {
+    principal,
+    backend,
+    loaders: createLoaders(principal, backend),
+    urlSigner,
+    warnings: [],
+    ...(metadefs && { metadefs }),
+  };
 }

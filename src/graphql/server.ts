@@ -5,7 +5,7 @@ import { fastifyApolloHandler } from '@as-integrations/fastify';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { GraphQLSchema } from 'graphql';
-import type { ArtifactBackend } from '../backends/port';
+import type { ArtifactBackend, MetadefCatalog } from '../backends/port';
 import type { GraphQLLimits, Mode } from '../config/schema';
 import { VitrineError } from '../domain/errors';
 import type { Authenticate } from '../http/auth';
@@ -24,6 +24,7 @@ import { asRequestError, createErrorFormatter, errorBody, rejectAs } from './err
 export interface GraphQLServerOptions {
   schema: GraphQLSchema;
   backend: ArtifactBackend;
+  metadefs?: MetadefCatalog;
   authenticate: Authenticate;
   mode: Mode;
   limits: GraphQLLimits;
@@ -45,7 +46,7 @@ export async function registerGraphQL(app: FastifyInstance, options: GraphQLServ
   const handler = fastifyApolloHandler<GraphQLContext>(apollo, {
     context: async (request) => {
       try {
-        return createGraphQLContext(await options.authenticate(request.headers), options.backend, options.urlSigner);
+        return createGraphQLContext(await options.authenticate(request.headers), options.backend, options.urlSigner, options.metadefs);
       } catch (err) {
         throw err instanceof VitrineError ? asRequestError(err) : err;
       }

@@ -1,5 +1,6 @@
 import type { ArtifactRecord, BlobCopy, BlobRecord, FieldValue, LinkRecord, MemberRecord, Scalar, TaskRecord } from '../../src/domain/artifact';
 import { VitrineError, type ErrorCode } from '../../src/domain/errors';
+import type { MetadefKind, MetadefRecord } from '../../src/domain/metadefs';
 import { encodeVersion } from '../../src/domain/semver';
 import type { ArtifactWrite, Condition, Keyset, MetadataStore, NewEvent, SortKey, SortTarget, StoredEvent, Target, UploadRecord } from '../../src/storage/metadata/port';
 
@@ -35,6 +36,107 @@ export function metadataStoreContract(
         await store.migrate();
         await expect(store.ping()).resolves.toBeUndefined();
         expect(await store.countArtifacts({ op: 'true' })).toBe(0);
+      });
+    });
+
+    describe('metadefs', () => {
+      const md = (namespace: string, kind: MetadefKind, name: string, n: number, extra: Partial<MetadefRecord> = {}): MetadefRecord => ({
+        namespace, kind, name, owner: kind === 'namespace' ? 'p1' : null, visibility: kind === 'namespace' ? 'private' : null,
+        protected: false, body: { n, 'ü': ['x', 1, true, null] }, createdAt: at(n), updatedAt: at(n), ...extra,
+      });
+
+      it('round-trips rows, ordered by namespace, creation and insertion, filtered by namespaces and names', async () => {
+        await store.insertMetadefs([
+          md('ns2', 'namespace', 'ns2', 1, { visibility: 'public', protected: true, body: { display_name: 'Two', nested: { a: [1, 2.5] } } }),
+          md('ns1', 'namespace', 'ns1', 2),
+          md('ns1', 'property', 'b', 3), md('ns1', 'property', 'a', 3), md('ns2', 'property', 'a', 0),
+        ]);
+        const namespaces = await store.listMetadefs({ kind: 'namespace' });
+        expect(namespaces.map((r) => r.name)).toEqual(['ns1', 'ns2']);
+        expect(namespaces[1]).toEqual({
+          namespace: 'ns2', kind: 'namespace', name: 'ns2', owner: 'p1', visibility: 'public', protected: true,
+          body: { display_name: 'Two', nested: { a: [1, 2.5] } }, createdAt: at(1), updatedAt: at(1),
+        });
+        expect((await store.listMetadefs({ kind: 'property' })).map((r) => `${r.namespace}/${r.name}`)).toEqual(['ns1/b', 'ns1/a', 'ns2/a']);
+        // An update keeps a row's place among rows of the same creation time.
+        await store.updateMetadef({ namespace: 'ns1', kind: 'property', name: 'b' }, md('ns1', 'property', 'c', 3, { updatedAt: at(9) }));
+        expect((await store.listMetadefs({ kind: 'property', namespaces: ['ns1'] })).map((r) => r.name)).toEqual(['c', 'a']);
+        expect((await store.listMetadefs({ kind: 'property', namespaces: ['ns2'] })).map((r) => r.name)).toEqual(['a']);
+        expect((await store.listMetadefs({ kind: 'property', names: ['a'] })).map((r) => r.namespace)).toEqual(['ns1', 'ns2']);
+        expect((await store.listMetadefs({ kind: 'property', names: ['c', 'a'], namespaces: ['ns1'] })).map((r) => r.name)).toEqual(['c', 'a']);
+        expect(await store.listMetadefs({ kind: 'property', namespaces: [] })).toEqual([]);
+        expect(await store.listMetadefs({ kind: 'tag' })).toEqual([]);
+      });
+
+      it('refuses a taken key with METADEF_EXISTS and writes nothing of that batch', async () => {
+        await store.insertMetadefs([md('ns', 'namespace', 'ns', 1), md('ns', 'tag', 't1', 2)]);
+        await expectCode(store.insertMetadefs([md('ns', 'tag', 't2', 3), md('ns', 'tag', 't1', 4)]), 'METADEF_EXISTS');
+        await expectCode(store.insertMetadefs([md('ns', 'namespace', 'ns', 5)]), 'METADEF_EXISTS');
+        expect((await store.listMetadefs({ kind: 'tag' })).map((r) => r.name)).toEqual(['t1']);
+        // The same name under another kind or namespace is another key.
+        await store.insertMetadefs([md('ns', 'object', 't1', 6), md('other', 'tag', 't1', 7)]);
+      });
+
+      it('ensures rows only where their key is free, and replaces a kind as a whole', async () => {
+        await store.insertMetadefs([md('', 'resource_type', 'OS::Glance::Image', 1, { protected: true })]);
+        await store.insertMetadefs([md('ns', 'namespace', 'ns', 2), md('ns', 'association', 'OS::Glance::Image', 3)], {
+          ensure: [md('', 'resource_type', 'OS::Glance::Image', 9), md('', 'resource_type', 'OS::New', 9)],
+        });
+        const types = await store.listMetadefs({ kind: 'resource_type' });
+        expect(types.map((r) => [r.name, r.protected, r.createdAt])).toEqual([['OS::Glance::Image', true, at(1)], ['OS::New', false, at(9)]]);
+        await store.insertMetadefs([md('ns', 'tag', 'a', 3), md('ns', 'tag', 'b', 4), md('other', 'tag', 'a', 4)]);
+        await store.insertMetadefs([md('ns', 'tag', 'b', 5), md('ns', 'tag', 'c', 6)], { replace: { namespace: 'ns', kind: 'tag' } });
+        expect((await store.listMetadefs({ kind: 'tag' })).map((r) => `${r.namespace}/${r.name}@${r.createdAt}`)).toEqual([`ns/b@${at(5)}`, `ns/c@${at(6)}`, `other/a@${at(4)}`]);
+        // A failed replacement keeps the old set.
+        await expectCode(store.insertMetadefs([md('ns', 'tag', 'd', 7), md('ns', 'tag', 'd', 8)], { replace: { namespace: 'ns', kind: 'tag' } }), 'METADEF_EXISTS');
+        expect((await store.listMetadefs({ kind: 'tag', namespaces: ['ns'] })).map((r) => r.name)).toEqual(['b', 'c']);
+      });
+
+      it('updates and renames rows; a renamed namespace takes its rows along', async () => {
+        await store.insertMetadefs([md('ns', 'namespace', 'ns', 1), md('ns', 'object', 'o', 2), md('ns', 'object', 'p', 2), md('taken', 'namespace', 'taken', 3)]);
+        await store.updateMetadef({ namespace: 'ns', kind: 'object', name: 'o' }, md('ns', 'object', 'o2', 2, { body: { description: 'd' }, updatedAt: at(5) }));
+        await expectCode(store.updateMetadef({ namespace: 'ns', kind: 'object', name: 'o2' }, md('ns', 'object', 'p', 2)), 'METADEF_EXISTS');
+        await expectCode(store.updateMetadef({ namespace: 'ns', kind: 'object', name: 'nope' }, md('ns', 'object', 'x', 2)), 'METADEF_NOT_FOUND');
+        await expectCode(store.updateMetadef({ namespace: 'ns', kind: 'namespace', name: 'ns' }, md('taken', 'namespace', 'taken', 1)), 'METADEF_EXISTS');
+        await store.updateMetadef({ namespace: 'ns', kind: 'namespace', name: 'ns' }, md('moved', 'namespace', 'moved', 1, { visibility: 'public', updatedAt: at(6) }));
+        expect((await store.listMetadefs({ kind: 'namespace' })).map((r) => [r.name, r.visibility])).toEqual([['moved', 'public'], ['taken', 'private']]);
+        const objects = await store.listMetadefs({ kind: 'object' });
+        expect(objects.map((r) => `${r.namespace}/${r.name}`)).toEqual(['moved/o2', 'moved/p']);
+        expect(objects[0].body).toEqual({ description: 'd' });
+        expect(objects[0].updatedAt).toBe(at(5));
+      });
+
+      it('deletes one row, a kind, or a namespace with everything in it', async () => {
+        await store.insertMetadefs([
+          md('ns', 'namespace', 'ns', 1), md('ns', 'object', 'o', 2), md('ns', 'property', 'p', 2), md('ns', 'tag', 'a', 2), md('ns', 'tag', 'b', 2),
+          md('ns', 'association', 'OS::X', 2), md('other', 'namespace', 'other', 3), md('other', 'tag', 'a', 3), md('', 'resource_type', 'OS::X', 1),
+        ]);
+        expect(await store.deleteMetadefs('ns', 'tag', 'a')).toBe(1);
+        expect(await store.deleteMetadefs('ns', 'tag', 'a')).toBe(0);
+        expect(await store.deleteMetadefs('ns', 'tag')).toBe(1);
+        expect(await store.deleteMetadefs('nope', 'namespace', 'nope')).toBe(0);
+        expect(await store.deleteMetadefs('ns', 'namespace', 'ns')).toBe(1);
+        for (const kind of ['object', 'property', 'association'] as const) expect(await store.listMetadefs({ kind })).toEqual([]);
+        expect((await store.listMetadefs({ kind: 'namespace' })).map((r) => r.name)).toEqual(['other']);
+        expect((await store.listMetadefs({ kind: 'tag' })).map((r) => r.namespace)).toEqual(['other']);
+        expect((await store.listMetadefs({ kind: 'resource_type' })).map((r) => r.name)).toEqual(['OS::X']);
+      });
+
+      it('applies a seed once, across instances, without overwriting rows that exist', async () => {
+        await store.insertMetadefs([md('', 'resource_type', 'OS::A', 1, { protected: false })]);
+        const seed = [md('', 'resource_type', 'OS::A', 5, { protected: true }), md('', 'resource_type', 'OS::B', 5), md('s', 'namespace', 's', 5)];
+        const peer = await openPeer(store);
+        try {
+          const results = await Promise.all([store.seedMetadefs('default-v1', seed), peer.seedMetadefs('default-v1', seed)]);
+          expect(results.filter(Boolean)).toHaveLength(1);
+        } finally {
+          await peer.close();
+        }
+        expect((await store.listMetadefs({ kind: 'resource_type' })).map((r) => [r.name, r.protected])).toEqual([['OS::A', false], ['OS::B', false]]);
+        await store.deleteMetadefs('s', 'namespace', 's');
+        expect(await store.seedMetadefs('default-v1', seed)).toBe(false);
+        expect(await store.listMetadefs({ kind: 'namespace' })).toEqual([]);
+        expect(await store.seedMetadefs('default-v2', seed)).toBe(true);
       });
     });
 

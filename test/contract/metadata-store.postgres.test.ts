@@ -101,7 +101,7 @@ describe('PostgresMetadataStore specifics', () => {
     const store = open();
     await store.migrate();
     const tables = await admin(async (c) => (await c.query('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name', [schema])).rows.map((r) => r.table_name));
-    expect(tables).toEqual(['artifact_blobs', 'artifact_links', 'artifact_members', 'artifact_properties', 'artifact_tags', 'artifacts', 'blob_uploads', 'events', 'quotas', 'schema_migrations', 'tasks']);
+    expect(tables).toEqual(['artifact_blobs', 'artifact_links', 'artifact_members', 'artifact_properties', 'artifact_tags', 'artifacts', 'blob_uploads', 'events', 'metadef_seeds', 'metadefs', 'quotas', 'schema_migrations', 'tasks']);
   });
 
   it('refuses a schema name that would need quoting', () => {

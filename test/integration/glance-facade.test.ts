@@ -745,7 +745,9 @@ describe('schemas and discovery', () => {
     expect(member).not.toHaveProperty('additionalProperties');
     expect(member.properties.status.enum).toEqual(['pending', 'accepted', 'rejected']);
     expect((await call('GET', '/v2/schemas/members')).body.name).toBe('members');
-    expect((await call('GET', '/v2/schemas/metadefs/namespace')).status).toBe(404);
+    // Metadefs are served now (test/integration/metadefs-facade.test.ts); unknown schemas stay 404.
+    expect((await call('GET', '/v2/schemas/metadefs/namespace')).body.name).toBe('namespace');
+    expect((await call('GET', '/v2/schemas/metadefs/unknown')).status).toBe(404);
   });
 
   it('serves /v2/info: import methods, 404 for stores (single store), usage', async () => {

@@ -9,6 +9,9 @@ export function registerDiscoveryRoutes(scope: FastifyInstance, ctx: FacadeConte
   for (const name of ['image', 'images', 'member', 'members'] as const) {
     resource(scope, `/schemas/${name}`, { GET: async () => ctx.schemas[name] });
   }
+  for (const name of Object.keys(ctx.schemas.metadefs) as (keyof typeof ctx.schemas.metadefs)[]) {
+    resource(scope, `/schemas/metadefs/${name}`, { GET: async () => ctx.schemas.metadefs[name] });
+  }
 
   resource(scope, '/info/import', {
     GET: async () => ({ 'import-methods': { description: 'Import methods available.', type: 'array', value: [...ctx.importMethods] } }),

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { ArtifactBackend } from '../../backends/port';
+import type { ArtifactBackend, MetadefCatalog } from '../../backends/port';
 import type { Authenticate } from '../auth';
 import type { FacadeContext } from './context';
 import { registerDataRoutes } from './data';
@@ -10,6 +10,7 @@ import { registerImageRoutes } from './images';
 import { registerImportRoutes } from './imports';
 import type { ListLimits } from './listing';
 import { registerMemberRoutes } from './members';
+import { registerMetadefRoutes } from './metadefs';
 import { sendError, setUpScope } from './router';
 import { buildSchemas } from './schemas';
 import { registerVersionRoutes } from './versions';
@@ -21,6 +22,8 @@ import { registerVersionRoutes } from './versions';
  */
 export interface GlanceFacadeOptions {
   backend: ArtifactBackend;
+  /** Metadata definitions (/v2/metadefs/...), kept natively whatever the backends are. */
+  metadefs: MetadefCatalog;
   authenticate: Authenticate;
   bodyLimitBytes: number;
   paging: ListLimits;
@@ -54,5 +57,6 @@ export async function registerGlanceFacade(app: FastifyInstance, options: Glance
     registerDataRoutes(v2, ctx);
     registerDiscoveryRoutes(v2, ctx);
     registerImportRoutes(v2, ctx);
+    registerMetadefRoutes(v2, { metadefs: options.metadefs, bodyLimit: ctx.bodyLimit, paging: ctx.paging });
   }, { prefix: '/v2' });
 }

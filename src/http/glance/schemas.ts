@@ -1,5 +1,6 @@
 import type { ArtifactTypeDef } from '../../domain/types';
 import { IMAGE_STATUSES, MEMBER_STATUSES, VISIBILITIES } from '../../domain/artifact';
+import { METADEF_SCHEMAS, type MetadefSchemas } from '../../domain/metadefs';
 
 /**
  * The JSON schemas Glance serves under /v2/schemas. They are load-bearing: glanceclient
@@ -86,6 +87,8 @@ export interface GlanceSchemas {
   images: JsonSchema;
   member: JsonSchema;
   members: JsonSchema;
+  /** /v2/schemas/metadefs/*: the very documents the metadef catalog validates bodies with. */
+  metadefs: Readonly<MetadefSchemas>;
 }
 
 /** Built once per facade: Nova fetches /v2/schemas/image for every client it makes. */
@@ -112,5 +115,6 @@ export function buildSchemas(imageType: ArtifactTypeDef): GlanceSchemas {
       properties: { members: { type: 'array', items: member }, schema: { type: 'string' } },
       links: [{ rel: 'describedby', href: '{schema}' }],
     },
+    metadefs: METADEF_SCHEMAS,
   };
 }

@@ -196,6 +196,36 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX ix_tasks_expires ON tasks (expires_at) WHERE expires_at IS NOT NULL;
     `,
   },
+  {
+    id: '0005_metadefs',
+    sql: `
+      -- The metadef catalog: namespaces and what they hold (objects, properties, tags,
+      -- resource type associations), plus the global resource types (namespace ''). A
+      -- namespace's rows share its key prefix, so reading or deleting them is a range of the
+      -- primary key. body is the JSON of everything nothing filters on. The implicit rowid
+      -- keeps insertion order, so rows written in one batch (same created_at) read back in
+      -- the order given.
+      CREATE TABLE metadefs (
+        namespace  TEXT    NOT NULL,
+        kind       TEXT    NOT NULL,
+        name       TEXT    NOT NULL,
+        owner      TEXT,
+        visibility TEXT,
+        protected  INTEGER NOT NULL DEFAULT 0,
+        body       TEXT    NOT NULL,
+        created_at TEXT    NOT NULL,
+        updated_at TEXT    NOT NULL,
+        PRIMARY KEY (namespace, kind, name)
+      );
+      -- Namespaces listed, and namespaces found by the resource type they are associated with.
+      CREATE INDEX ix_metadefs_kind_name ON metadefs (kind, name, namespace);
+      -- Seeds (the default catalog) applied once per database, even if their rows are deleted later.
+      CREATE TABLE metadef_seeds (
+        id         TEXT NOT NULL PRIMARY KEY,
+        applied_at TEXT NOT NULL
+      );
+    `,
+  },
 ];
 
 /** Applies the migrations not yet recorded; returns the ids it applied. */

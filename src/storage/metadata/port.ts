@@ -1,4 +1,5 @@
 import type { ArtifactRecord, BlobRecord, LinkRecord, MemberRecord, Status, TaskRecord, Visibility } from '../../domain/artifact';
+import type { MetadefKind, MetadefRecord } from '../../domain/metadefs';
 
 /**
  * MetadataStore: where artifact metadata lives (SQLite embedded, PostgreSQL for scale-out).
@@ -83,6 +84,29 @@ export interface ArtifactWrite {
   next: ArtifactRecord;
   expectedRevision: number;
   event: NewEvent;
+}
+
+export type { MetadefKind, MetadefRecord } from '../../domain/metadefs';
+
+/** Which catalog rows to read: one kind, optionally only some namespaces and names. */
+export interface MetadefQuery {
+  kind: MetadefKind;
+  /** Only rows of these namespaces (GLOBAL_NAMESPACE, '', for resource types). */
+  namespaces?: readonly string[];
+  names?: readonly string[];
+}
+
+export interface MetadefKey {
+  namespace: string;
+  kind: MetadefKind;
+  name: string;
+}
+
+export interface MetadefInsertOptions {
+  /** Rows written in the same transaction only where their key is free (e.g. the resource type an association names). */
+  ensure?: readonly MetadefRecord[];
+  /** First deletes every row of this kind in this namespace (a set of tags replaced as a whole). */
+  replace?: { namespace: string; kind: MetadefKind };
 }
 
 export interface MetadataStore {
@@ -193,4 +217,27 @@ export interface MetadataStore {
   /** Replaces all of a project's overrides. */
   setQuotas(projectId: string, quotas: Record<string, number>): Promise<void>;
   usage(projectId: string): Promise<Usage>;
+
+  // ---- metadata definitions (one table keyed by namespace, kind, name; no events) ----
+
+  /** Rows of one kind, ordered by namespace, createdAt, then insertion (a row keeps its place when updated). */
+  listMetadefs(query: MetadefQuery): Promise<MetadefRecord[]>;
+  /** Inserts rows in one transaction; METADEF_EXISTS (nothing written) if a key is taken. */
+  insertMetadefs(records: readonly MetadefRecord[], options?: MetadefInsertOptions): Promise<void>;
+  /**
+   * Replaces the row at `key` with `next`, which may rename it; a renamed namespace takes
+   * its rows along. METADEF_NOT_FOUND if there is no such row, METADEF_EXISTS if the new key is taken.
+   */
+  updateMetadef(key: MetadefKey, next: MetadefRecord): Promise<void>;
+  /**
+   * Deletes one row (`name` given) or every row of `kind` in `namespace`; deleting a
+   * namespace row removes everything in the namespace too, in the same transaction.
+   * Returns how many rows of `kind` went.
+   */
+  deleteMetadefs(namespace: string, kind: MetadefKind, name?: string): Promise<number>;
+  /**
+   * Applies a named seed once: inserts the rows whose keys are free and records `seed`,
+   * atomically. False (nothing written) if the seed was applied before, by any instance.
+   */
+  seedMetadefs(seed: string, records: readonly MetadefRecord[]): Promise<boolean>;
 }

@@ -210,6 +210,30 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX ix_tasks_expires ON tasks (expires_at) WHERE expires_at IS NOT NULL;
     `,
   },
+  {
+    id: '0005_metadefs',
+    sql: `
+      CREATE TABLE metadefs (
+        namespace  TEXT COLLATE "C" NOT NULL,
+        kind       TEXT COLLATE "C" NOT NULL,
+        name       TEXT COLLATE "C" NOT NULL,
+        owner      TEXT COLLATE "C",
+        visibility TEXT COLLATE "C",
+        protected  BOOLEAN          NOT NULL DEFAULT FALSE,
+        body       JSONB            NOT NULL,
+        created_at TEXT COLLATE "C" NOT NULL,
+        updated_at TEXT COLLATE "C" NOT NULL,
+        -- Insertion order (SQLite's rowid): ties of created_at read back in the order written.
+        seq        BIGINT GENERATED ALWAYS AS IDENTITY,
+        CONSTRAINT metadefs_pkey PRIMARY KEY (namespace, kind, name)
+      );
+      CREATE INDEX ix_metadefs_kind_name ON metadefs (kind, name, namespace);
+      CREATE TABLE metadef_seeds (
+        id         TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+        applied_at TEXT COLLATE "C" NOT NULL
+      );
+    `,
+  },
 ];
 
 /** Lock keys (two-int form, so they never meet the one-bigint keys other software may use). */

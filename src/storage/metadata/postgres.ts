@@ -2,11 +2,15 @@ import pg, { type CustomTypesConfig, type PoolClient, type PoolConfig, type Quer
 import type { ArtifactRecord, BlobRecord, LinkRecord, MemberRecord, Status, TaskRecord, Visibility } from '../../domain/artifact';
 import { fail, VitrineError } from '../../domain/errors';
 import { encodeVersion } from '../../domain/semver';
-import type { ArtifactWrite, ByteLimit, Condition, CountLimit, ListQuery, MetadataStore, NewEvent, StoredEvent, UploadRecord, Usage } from './port';
+import type { MetadefRecord } from '../../domain/metadefs';
+import type {
+  ArtifactWrite, ByteLimit, Condition, CountLimit, ListQuery, MetadataStore, MetadefInsertOptions, MetadefKey, MetadefKind, MetadefQuery, NewEvent,
+  StoredEvent, UploadRecord, Usage,
+} from './port';
 import { applyPostgresMigrations, COPY_LOCATIONS_EXPRESSION, LOCK_SPACE, quoteIdentifier, SCHEMA_NAME } from './postgres-migrations';
 import {
-  blobFromRow, blobsWithUploads, copiesJson, eventFromRow, groupBy, push, TASK_COLUMNS, taskFromRow, taskValues, uploadFromRow,
-  type BlobRow, type EventRow, type TaskRow, type UploadRow,
+  blobFromRow, blobsWithUploads, copiesJson, eventFromRow, groupBy, metadefFromRow, push, TASK_COLUMNS, taskFromRow, taskValues, uploadFromRow,
+  type BlobRow, type EventRow, type MetadefRow, type TaskRow, type UploadRow,
 } from './rows';
 import { compileCount, compileList, postgresDialect } from './sql';
 
@@ -491,6 +495,60 @@ export class PostgresMetadataStore implements MetadataStore {
     };
   }
 
+  // ---- metadefs --------------------------------------------------------------------------
+
+  async listMetadefs(query: MetadefQuery): Promise<MetadefRecord[]> {
+    const rows = await this.rows<MetadefRow>(
+      `SELECT * FROM metadefs WHERE kind = $1
+         AND ($2::text[] IS NULL OR namespace = ANY($2::text[]))
+         AND ($3::text[] IS NULL OR name = ANY($3::text[]))
+       ORDER BY namespace, created_at, seq`,
+      [query.kind, query.namespaces ? [...query.namespaces] : null, query.names ? [...query.names] : null],
+    );
+    return rows.map(metadefFromRow);
+  }
+
+  async insertMetadefs(records: readonly MetadefRecord[], options: MetadefInsertOptions = {}): Promise<void> {
+    await this.write(async (tx) => {
+      if (options.replace) await tx.query('DELETE FROM metadefs WHERE namespace = $1 AND kind = $2', [options.replace.namespace, options.replace.kind]);
+      for (const r of options.ensure ?? []) await insertMetadef(tx, r, true);
+      for (const r of records) await insertMetadef(tx, r, false);
+    }, metadefKeyErrors(records));
+  }
+
+  async updateMetadef(key: MetadefKey, next: MetadefRecord): Promise<void> {
+    await this.write(async (tx) => {
+      const changed = (await tx.query(
+        `UPDATE metadefs SET namespace = $1, kind = $2, name = $3, owner = $4, visibility = $5, protected = $6, body = $7, created_at = $8, updated_at = $9
+         WHERE namespace = $10 AND kind = $11 AND name = $12`,
+        [...metadefValues(next), key.namespace, key.kind, key.name],
+      )).rowCount ?? 0;
+      if (changed === 0) fail('METADEF_NOT_FOUND', `no ${key.kind} ${key.name} in namespace ${key.namespace}`);
+      // A namespace's rows follow it when it is renamed (the new name is free: its row just moved there).
+      if (key.kind === 'namespace' && next.namespace !== key.namespace) {
+        await tx.query(`UPDATE metadefs SET namespace = $1 WHERE namespace = $2 AND kind <> 'namespace'`, [next.namespace, key.namespace]);
+      }
+    }, metadefKeyErrors([next]));
+  }
+
+  async deleteMetadefs(namespace: string, kind: MetadefKind, name?: string): Promise<number> {
+    return this.write(async (tx) => {
+      const gone = (await tx.query('DELETE FROM metadefs WHERE namespace = $1 AND kind = $2 AND ($3::text IS NULL OR name = $3)', [namespace, kind, name ?? null])).rowCount ?? 0;
+      if (kind === 'namespace' && gone > 0) await tx.query('DELETE FROM metadefs WHERE namespace = $1', [namespace]);
+      return gone;
+    });
+  }
+
+  async seedMetadefs(seed: string, records: readonly MetadefRecord[]): Promise<boolean> {
+    return this.write(async (tx) => {
+      // Instances starting together: the loser waits on the seed row's key, then inserts nothing.
+      const first = (await tx.query('INSERT INTO metadef_seeds (id, applied_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [seed, new Date().toISOString()])).rowCount ?? 0;
+      if (first === 0) return false;
+      for (const r of records) await insertMetadef(tx, r, true);
+      return true;
+    });
+  }
+
   // ---- internals -------------------------------------------------------------------------
 
   private async rows<R extends QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
@@ -580,6 +638,25 @@ function translate(err: unknown, errors: ConstraintErrors): unknown {
   if (typeof constraint !== 'string') return err;
   const make = Object.prototype.hasOwnProperty.call(errors, constraint) ? errors[constraint] : ARTIFACT_KEY_ERRORS[constraint];
   return make ? make() : err;
+}
+
+function metadefValues(r: MetadefRecord): unknown[] {
+  return [r.namespace, r.kind, r.name, r.owner, r.visibility, r.protected, JSON.stringify(r.body), r.createdAt, r.updatedAt];
+}
+
+async function insertMetadef(tx: WriteTransaction, r: MetadefRecord, ifAbsent: boolean): Promise<void> {
+  await tx.query(
+    `INSERT INTO metadefs (namespace, kind, name, owner, visibility, protected, body, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)${ifAbsent ? ' ON CONFLICT (namespace, kind, name) DO NOTHING' : ''}`,
+    metadefValues(r),
+  );
+}
+
+/** A taken catalog key, named after the first record written (the one a single-row write is about). */
+function metadefKeyErrors(records: readonly MetadefRecord[]): ConstraintErrors {
+  const r = records[0];
+  const what = !r ? 'a metadef with this key' : r.kind === 'namespace' ? `namespace ${r.name}` : `${r.kind} ${r.name} in namespace ${r.namespace}`;
+  return { metadefs_pkey: () => new VitrineError('METADEF_EXISTS', `${what} already exists`) };
 }
 
 /** The statements of one write transaction on one pooled connection. */

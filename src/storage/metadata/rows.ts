@@ -1,4 +1,5 @@
 import type { ArtifactRecord, BlobCopy, BlobRecord, Status, TaskRecord, Visibility } from '../../domain/artifact';
+import type { MetadefKind, MetadefRecord, MetadefVisibility } from '../../domain/metadefs';
 import type { NewEvent, StoredEvent, UploadRecord } from './port';
 
 /**
@@ -182,4 +183,32 @@ export function groupBy<T>(keys: readonly string[], rows: T[], keyOf: (row: T) =
   const groups = new Map<string, T[]>();
   for (const row of rows) push(groups, keyOf(row), row);
   return keys.map((k) => [...(groups.get(k) ?? [])]);
+}
+
+export interface MetadefRow {
+  namespace: string;
+  kind: MetadefKind;
+  name: string;
+  owner: string | null;
+  visibility: MetadefVisibility | null;
+  /** 0/1 in SQLite, a boolean in PostgreSQL. */
+  protected: number | boolean;
+  /** JSON text in SQLite, parsed JSONB in PostgreSQL. */
+  body: string | Record<string, unknown>;
+  created_at: string;
+  updated_at: string;
+}
+
+export function metadefFromRow(r: MetadefRow): MetadefRecord {
+  return {
+    namespace: r.namespace,
+    kind: r.kind,
+    name: r.name,
+    owner: r.owner,
+    visibility: r.visibility,
+    protected: r.protected === true || r.protected === 1,
+    body: typeof r.body === 'string' ? (JSON.parse(r.body) as Record<string, unknown>) : r.body,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
 }

@@ -3,10 +3,14 @@ import type { ArtifactRecord, BlobRecord, LinkRecord, MemberRecord, Status, Task
 import { fail, VitrineError } from '../../domain/errors';
 import { encodeVersion } from '../../domain/semver';
 import { applyMigrations } from './migrations';
-import type { ArtifactWrite, ByteLimit, Condition, CountLimit, ListQuery, MetadataStore, NewEvent, StoredEvent, UploadRecord, Usage } from './port';
+import type { MetadefRecord } from '../../domain/metadefs';
+import type {
+  ArtifactWrite, ByteLimit, Condition, CountLimit, ListQuery, MetadataStore, MetadefInsertOptions, MetadefKey, MetadefKind, MetadefQuery, NewEvent,
+  StoredEvent, UploadRecord, Usage,
+} from './port';
 import {
-  blobFromRow, blobsWithUploads, copiesJson, eventFromRow, groupBy, TASK_COLUMNS, taskFromRow, taskValues, uploadFromRow,
-  type BlobRow, type EventRow, type TaskRow, type UploadRow,
+  blobFromRow, blobsWithUploads, copiesJson, eventFromRow, groupBy, metadefFromRow, TASK_COLUMNS, taskFromRow, taskValues, uploadFromRow,
+  type BlobRow, type EventRow, type MetadefRow, type TaskRow, type UploadRow,
 } from './rows';
 import { compileCount, compileList, sqliteDialect } from './sql';
 
@@ -460,6 +464,85 @@ export class SqliteMetadataStore implements MetadataStore {
     };
   }
 
+  // ---- metadefs --------------------------------------------------------------------------
+
+  async listMetadefs(query: MetadefQuery): Promise<MetadefRecord[]> {
+    const rows = this.stmt(
+      `SELECT * FROM metadefs WHERE kind = ?
+         AND (? IS NULL OR namespace IN (SELECT value FROM json_each(?)))
+         AND (? IS NULL OR name IN (SELECT value FROM json_each(?)))
+       ORDER BY namespace, created_at, rowid`,
+    ).all(
+      query.kind,
+      query.namespaces ? 1 : null, JSON.stringify(query.namespaces ?? []),
+      query.names ? 1 : null, JSON.stringify(query.names ?? []),
+    ) as MetadefRow[];
+    return rows.map(metadefFromRow);
+  }
+
+  async insertMetadefs(records: readonly MetadefRecord[], options: MetadefInsertOptions = {}): Promise<void> {
+    this.write(() => {
+      if (options.replace) this.stmt('DELETE FROM metadefs WHERE namespace = ? AND kind = ?').run(options.replace.namespace, options.replace.kind);
+      for (const r of options.ensure ?? []) this.insertMetadef(r, true);
+      for (const r of records) this.insertMetadef(r, false);
+    });
+  }
+
+  async updateMetadef(key: MetadefKey, next: MetadefRecord): Promise<void> {
+    this.write(() => {
+      const changed = this.guardMetadef(next, () =>
+        this.stmt(
+          `UPDATE metadefs SET namespace = ?, kind = ?, name = ?, owner = ?, visibility = ?, protected = ?, body = ?, created_at = ?, updated_at = ?
+           WHERE namespace = ? AND kind = ? AND name = ?`,
+        ).run(...metadefValues(next), key.namespace, key.kind, key.name).changes,
+      );
+      if (changed === 0) fail('METADEF_NOT_FOUND', `no ${key.kind} ${key.name} in namespace ${key.namespace}`);
+      // A namespace's rows follow it when it is renamed (the new name is free: its row just moved there).
+      if (key.kind === 'namespace' && next.namespace !== key.namespace) {
+        this.stmt(`UPDATE metadefs SET namespace = ? WHERE namespace = ? AND kind <> 'namespace'`).run(next.namespace, key.namespace);
+      }
+    });
+  }
+
+  async deleteMetadefs(namespace: string, kind: MetadefKind, name?: string): Promise<number> {
+    return this.write(() => {
+      if (kind === 'namespace') {
+        const gone = this.stmt(`DELETE FROM metadefs WHERE namespace = ? AND kind = 'namespace' AND (? IS NULL OR name = ?)`).run(namespace, name ?? null, name ?? null).changes;
+        if (gone > 0) this.stmt('DELETE FROM metadefs WHERE namespace = ?').run(namespace);
+        return gone;
+      }
+      return this.stmt('DELETE FROM metadefs WHERE namespace = ? AND kind = ? AND (? IS NULL OR name = ?)').run(namespace, kind, name ?? null, name ?? null).changes;
+    });
+  }
+
+  async seedMetadefs(seed: string, records: readonly MetadefRecord[]): Promise<boolean> {
+    return this.write(() => {
+      if (this.stmt('INSERT OR IGNORE INTO metadef_seeds (id, applied_at) VALUES (?, ?)').run(seed, new Date().toISOString()).changes === 0) return false;
+      for (const r of records) this.insertMetadef(r, true);
+      return true;
+    });
+  }
+
+  private insertMetadef(r: MetadefRecord, ifAbsent: boolean): void {
+    this.guardMetadef(r, () =>
+      this.stmt(
+        `INSERT ${ifAbsent ? 'OR IGNORE ' : ''}INTO metadefs (namespace, kind, name, owner, visibility, protected, body, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(...metadefValues(r)),
+    );
+  }
+
+  private guardMetadef<R>(r: MetadefRecord, fn: () => R): R {
+    try {
+      return fn();
+    } catch (err) {
+      if (constraintOf(err) === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+        fail('METADEF_EXISTS', r.kind === 'namespace' ? `namespace ${r.name} already exists` : `${r.kind} ${r.name} already exists in namespace ${r.namespace}`);
+      }
+      throw err;
+    }
+  }
+
   // ---- internals -------------------------------------------------------------------------
 
   private write<R>(fn: () => R): R {
@@ -595,6 +678,10 @@ export class SqliteMetadataStore implements MetadataStore {
       revision: r.revision,
     }));
   }
+}
+
+function metadefValues(r: MetadefRecord): (string | number | null)[] {
+  return [r.namespace, r.kind, r.name, r.owner, r.visibility, r.protected ? 1 : 0, JSON.stringify(r.body), r.createdAt, r.updatedAt];
 }
 
 /**
