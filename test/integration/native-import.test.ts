@@ -321,7 +321,7 @@ describe('import limits', () => {
 
   beforeAll(async () => {
     stores = makeStores();
-    app = await startTestApp({ ...configFor(stores), imports: { pollIntervalMs: 100, concurrency: 1, webDownload: { allowedHosts: ['127.0.0.1'], allowedPorts: [] } } });
+    app = await startTestApp({ ...configFor(stores), imports: { pollIntervalMs: 100, concurrency: 1, webDownload: { allowedHosts: ['127.0.0.1', 'does-not.exist.invalid'], allowedPorts: [] } } });
   });
 
   afterAll(async () => {
@@ -340,6 +340,14 @@ describe('import limits', () => {
     const [task] = (await app.http('GET', `/v2/images/${id}/tasks`, { headers: auth(app) })).body.tasks;
     expect(task).toMatchObject({ status: 'failure' });
     expect(task.message).toMatch(/127\.0\.0\.1:9/);
+
+    // A name that does not resolve is accepted, as by Glance, and fails in the task
+    // (.invalid never resolves: RFC 6761).
+    const other = await createImage(app);
+    expect((await startImport(app, other, { method: { name: 'web-download', uri: 'http://does-not.exist.invalid/no/way' } })).status).toBe(202);
+    expect(await settled(app, other, ['queued'])).toMatchObject({ os_glance_failed_import: 'fast' });
+    const [failed] = (await app.http('GET', `/v2/images/${other}/tasks`, { headers: auth(app) })).body.tasks;
+    expect(failed.message).toContain('does-not.exist.invalid does not resolve');
   });
 
   test('runs at most `concurrency` imports at once; the others wait as pending tasks', async () => {

@@ -84,10 +84,12 @@ const FIRST = 'URI for web-download';
 /**
  * Checks a web-download URL as Glance does before it accepts an import: the URL as a
  * whole, and that its host resolves to addresses it may fetch from. URL_FORBIDDEN says
- * which rule refused it ("URI for web-download does not pass filtering: ...").
+ * which rule refused it ("URI for web-download does not pass filtering: ..."). A name that
+ * does not resolve (yet) passes, as in Glance: the import then fails in its task, where
+ * the fetch resolves it again and refuses it.
  */
 export async function checkImportUrl(raw: string, filter: UrlFilter, lookup?: HostLookup): Promise<URL> {
-  return (await vet(raw, filter, lookup ?? resolveAll, FIRST)).url;
+  return (await vet(raw, filter, lookup ?? resolveAll, FIRST, undefined, { unresolved: 'pass' })).url;
 }
 
 /**
@@ -140,7 +142,7 @@ interface Vetted {
   addresses: string[];
 }
 
-async function vet(raw: string, filter: UrlFilter, lookup: HostLookup, subject: string, base?: URL): Promise<Vetted> {
+async function vet(raw: string, filter: UrlFilter, lookup: HostLookup, subject: string, base?: URL, options: { unresolved: 'refuse' | 'pass' } = { unresolved: 'refuse' }): Promise<Vetted> {
   const refuse = (reason: string): never => fail('URL_FORBIDDEN', `${subject} does not pass filtering: ${reason}`);
   // The URL parser drops tabs and newlines anywhere and trims spaces: such a URL is not what it seems.
   if (/[\u0000-\u0020\u007f]/.test(raw)) refuse('the URL contains spaces or control characters');
@@ -188,7 +190,10 @@ async function vet(raw: string, filter: UrlFilter, lookup: HostLookup, subject: 
     } catch {
       addresses = [];
     }
-    if (addresses.length === 0) refuse(`host ${host} does not resolve`);
+    if (addresses.length === 0) {
+      if (options.unresolved === 'pass') return { url, addresses };
+      refuse(`host ${host} does not resolve`);
+    }
   }
   if (!filter.allowPrivate && !hostAllowed) {
     for (const address of addresses) {
