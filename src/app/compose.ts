@@ -3,6 +3,8 @@ import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { createCachingBackend, type ImageCacheService } from '../backends/cache/backend';
+import { CacheFiles } from '../backends/cache/store';
 import { FederatedBackend, type FederationMember } from '../backends/federation/backend';
 import { GlanceBackend } from '../backends/glance/backend';
 import { NativeBackend } from '../backends/native/backend';
@@ -11,7 +13,7 @@ import type { ImportSettings } from '../backends/native/imports';
 import { StoreSet } from '../backends/native/stores';
 import { webFetcher, type WebFetcherOptions } from '../backends/native/web-download';
 import type { ArtifactBackend, Lookup } from '../backends/port';
-import type { Config, GlanceBackendConfig, TokenConfig } from '../config/schema';
+import type { Config, GlanceBackendConfig, ImageCacheConfig, TokenConfig } from '../config/schema';
 import { TypeRegistry, type TypeSpec } from '../domain/builtin-types';
 import { fail } from '../domain/errors';
 import type { PageLimits } from '../domain/paging';
@@ -103,7 +105,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   let sweepTimer: NodeJS.Timeout | undefined;
   try {
     await store.migrate();
-    const { backend, native, close: closeBackends } = await openBackends(config, { store, bus, stores, hashPool, logger, types }, options.extraBackends);
+    const opened = await openBackends(config, { store, bus, stores, hashPool, logger, types }, options.extraBackends);
+    const { native } = opened;
+    // The image cache wraps whatever backend the edges get (native, Glance or a federation).
+    const imageCache = config.imageCache.enabled ? await openImageCache(config.imageCache, opened.backend, bus, logger) : undefined;
+    const backend = imageCache?.backend ?? opened.backend;
+    const closeBackends = async () => {
+      await imageCache?.cache.close();
+      await opened.close();
+    };
     // The embedded SQLite store belongs to this process alone: whatever upload the ledger
     // still holds, and whatever bytes nothing references, a dead process left behind. A
     // shared store (PostgreSQL) may hold live uploads of other instances: leases decide.
@@ -145,9 +155,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       metrics,
       logger,
       urlSigner,
+      ...(imageCache && { imageCache: imageCache.cache }),
     });
     await registerDataPlane(server, { backend, authenticate, signer: urlSigner, prefix: DATA_PLANE_PREFIX });
-    await registerGlanceFacade(server, { backend, authenticate, bodyLimitBytes: config.http.bodyLimitBytes, paging: config.paging, importMethods: config.imports.methods, multistore: config.blobs.multistore });
+    await registerGlanceFacade(server, { backend, authenticate, bodyLimitBytes: config.http.bodyLimitBytes, paging: config.paging, importMethods: config.imports.methods, multistore: config.blobs.multistore, ...(imageCache && { imageCache: imageCache.cache }) });
     sweepTimer = setInterval(() => {
       backend.sweepBlobs({ exclusive: false }).catch((err: unknown) => logger.warn({ err }, 'blob sweep failed'));
     }, config.dataPlane.sweepIntervalSeconds * 1000);
@@ -165,6 +176,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       logger,
     });
     native?.startImports({ exclusive: config.database.driver === 'sqlite' });
+    imageCache?.cache.start();
     await store.pruneEvents(config.events.keep);
     const stopPruning = pruneEventsPeriodically(store, config.events, logger);
     server.addHook('onClose', async () => {
@@ -305,6 +317,13 @@ function openGlanceBackend(spec: GlanceBackendConfig, config: Config, shared: Sh
 }
 
 const GLANCE_MAX_PAGE = 1000;
+
+/** The node-local image cache (docs/configuration.md): its folder, and the backend read through it. */
+async function openImageCache(spec: ImageCacheConfig, inner: ArtifactBackend, bus: EventBus, logger: Logger): Promise<{ backend: ArtifactBackend; cache: ImageCacheService }> {
+  const log = (message: string, err?: unknown) => logger.warn({ err }, message);
+  const files = await CacheFiles.open(spec.dir, spec.maxBytes, log);
+  return createCachingBackend({ inner, files, bus, log });
+}
 
 /** The durable event log that subscriptions resume from, read through its port. */
 function eventLogOf(store: MetadataStore): EventLog {

@@ -254,3 +254,36 @@ export interface ArtifactBackend {
   usage(principal: Principal, projectId?: string): Promise<UsageView>;
   setQuotas(principal: Principal, projectId: string, quotas: { name: string; value: number }[]): Promise<UsageView>;
 }
+
+/** One image whose bytes sit in a node-local cache (Glance's `cached_images` entries). */
+export interface CachedImageView {
+  imageId: string;
+  /** Downloads served from the cache. */
+  hits: number;
+  /** Seconds since the epoch (fractional, as Glance reports them). */
+  lastAccessed: number;
+  lastModified: number;
+  size: number;
+}
+
+export interface ImageCacheStateView {
+  cached: CachedImageView[];
+  /** Image ids waiting for the prefetcher, oldest first. */
+  queued: string[];
+}
+
+/** What `clear` empties: both, only the cached bytes, or only the queue. */
+export type CacheClearTarget = 'all' | 'cache' | 'queue';
+
+/**
+ * The image cache (Glance's cache API, v2.14): a node-local copy of image bytes that
+ * downloads are served from. Admin only: every method fails with FORBIDDEN otherwise.
+ */
+export interface ImageCachePort {
+  state(principal: Principal): Promise<ImageCacheStateView>;
+  /** Queues an active image for the prefetcher: NOT_FOUND (unknown), TRANSITION_FORBIDDEN (not active). */
+  queue(principal: Principal, imageId: string): Promise<void>;
+  /** Drops the image from the cache and the queue; NOT_FOUND when it is in neither and does not exist. */
+  remove(principal: Principal, imageId: string): Promise<void>;
+  clear(principal: Principal, target: CacheClearTarget): Promise<{ cacheDeleted: number; queueDeleted: number }>;
+}

@@ -341,6 +341,15 @@ export const ConfigSchema = strict({
     /** Bytes waiting in a socket's send buffer beyond which it is closed as too slow (4420). */
     maxBufferedBytes: int(1024).default(4 * 1024 * 1024),
   }).prefault({}),
+  /** The node-local image cache and Glance's cache API (docs/configuration.md, docs/glance-compat.md). */
+  imageCache: strict({
+    /** Off by default, as in Glance (no image_cache_dir): the cache API then answers 404. */
+    enabled: bool().default(false),
+    /** A local folder of this instance's own; <dataDir>/image-cache by default. */
+    dir: text(1).optional(),
+    /** Least recently used images are evicted beyond this many bytes (Glance's image_cache_max_size: 10 GiB). */
+    maxBytes: int(1).default(10 * 1024 ** 3),
+  }).prefault({}),
   /** The blob data plane (docs/dataplane.md). */
   dataPlane: strict({
     /** Let external blob URLs point to private, loopback or link-local addresses (SSRF guard off). */
@@ -362,6 +371,7 @@ export const ConfigSchema = strict({
     database: databaseOf(c.database, c.dataDir),
     blobs: blobsOf(c.blobs, c.dataDir),
     events: eventsOf(c.events),
+    imageCache: { ...c.imageCache, dir: c.imageCache.dir ?? join(c.dataDir, 'image-cache') },
     graphql: { ...c.graphql, introspection: c.graphql.introspection ?? development, explorer: c.graphql.explorer ?? development },
   };
 });
@@ -410,5 +420,6 @@ export type Mode = Config['mode'];
 export type SubscriptionLimits = Config['subscriptions'];
 export type EventsConfig = Config['events'];
 export type ImportsConfig = Config['imports'];
+export type ImageCacheConfig = Config['imageCache'];
 export type BackendConfig = Config['backends'][number];
 export type GlanceBackendConfig = Extract<BackendConfig, { driver: 'glance' }>;

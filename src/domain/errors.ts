@@ -55,6 +55,7 @@ export const ERRORS = {
   IMPORT_FETCH_FAILED: { status: 502, summary: 'Fetching a web-download URL failed: the server answered other than 2xx, could not be reached, stalled, broke the connection, or redirected too often.' },
   STORE_UNKNOWN: { status: 400, summary: 'No blob store has this name (or multiple stores are not enabled).' },
   IMPORT_BUSY: { status: 409, summary: 'Another import of this image is running.' },
+  CACHE_DISABLED: { status: 404, summary: 'The image cache is not enabled on this instance (imageCache.enabled).' },
   GONE: { status: 410, summary: 'The artifact or upload disappeared while the request ran (deleted, or swept after a crash).' },
 
   // subscriptions

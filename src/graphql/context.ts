@@ -2,7 +2,7 @@ import DataLoader from 'dataloader';
 import type { GraphQLFormattedError } from 'graphql';
 import type { LinkRecord, MemberRecord } from '../domain/artifact';
 import type { Principal } from '../domain/policy';
-import type { ArtifactBackend, ArtifactView, BlobView } from '../backends/port';
+import type { ArtifactBackend, ArtifactView, BlobView, ImageCachePort } from '../backends/port';
 import type { UrlSigner } from '../http/dataplane/signing';
 
 /**
@@ -28,6 +28,8 @@ export interface GraphQLContext {
    * sent as errors beside the data when the response leaves (see server.ts).
    */
   warnings: GraphQLFormattedError[];
+  /** The image cache; absent when imageCache is not enabled. */
+  imageCache?: ImageCachePort;
 }
 
 export function createLoaders(principal: Principal, backend: ArtifactBackend): Loaders {
@@ -40,6 +42,6 @@ export function createLoaders(principal: Principal, backend: ArtifactBackend): L
   };
 }
 
-export function createGraphQLContext(principal: Principal, backend: ArtifactBackend, urlSigner?: UrlSigner): GraphQLContext {
-  return { principal, backend, loaders: createLoaders(principal, backend), urlSigner, warnings: [] };
+export function createGraphQLContext(principal: Principal, backend: ArtifactBackend, urlSigner?: UrlSigner, imageCache?: ImageCachePort): GraphQLContext {
+  return { principal, backend, loaders: createLoaders(principal, backend), urlSigner, warnings: [], ...(imageCache && { imageCache }) };
 }

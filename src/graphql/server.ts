@@ -5,7 +5,7 @@ import { fastifyApolloHandler } from '@as-integrations/fastify';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { GraphQLSchema } from 'graphql';
-import type { ArtifactBackend } from '../backends/port';
+import type { ArtifactBackend, ImageCachePort } from '../backends/port';
 import type { GraphQLLimits, Mode } from '../config/schema';
 import { VitrineError } from '../domain/errors';
 import type { Authenticate } from '../http/auth';
@@ -33,6 +33,8 @@ export interface GraphQLServerOptions {
   logger: Logger;
   /** Signs data-plane URLs for createUploadUrl / createDownloadUrl. */
   urlSigner?: UrlSigner;
+  /** The image cache the imageCache query and mutations manage. */
+  imageCache?: ImageCachePort;
 }
 
 export const GRAPHQL_PATH = '/graphql';
@@ -45,7 +47,7 @@ export async function registerGraphQL(app: FastifyInstance, options: GraphQLServ
   const handler = fastifyApolloHandler<GraphQLContext>(apollo, {
     context: async (request) => {
       try {
-        return createGraphQLContext(await options.authenticate(request.headers), options.backend, options.urlSigner);
+        return createGraphQLContext(await options.authenticate(request.headers), options.backend, options.urlSigner, options.imageCache);
       } catch (err) {
         throw err instanceof VitrineError ? asRequestError(err) : err;
       }
