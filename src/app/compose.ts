@@ -12,6 +12,7 @@ import { HashPool } from '../backends/native/hasher';
 import type { ImportSettings } from '../backends/native/imports';
 import { StoreSet } from '../backends/native/stores';
 import { webFetcher, type WebFetcherOptions } from '../backends/native/web-download';
+import { glanceSource, type GlanceSourceOptions } from '../backends/native/glance-download';
 import type { ArtifactBackend, Lookup } from '../backends/port';
 import type { Config, GlanceBackendConfig, ImageCacheConfig, TokenConfig } from '../config/schema';
 import { TypeRegistry, type TypeSpec } from '../domain/builtin-types';
@@ -279,7 +280,7 @@ function openNativeBackend(name: string, config: Config, shared: SharedParts, pa
       allowPrivateUrls: config.dataPlane.allowPrivateUrls,
       log: (message, err) => logger.warn({ err }, message),
     },
-    imports: { settings: importSettings(config), fetcher: webFetcher(webDownloadOptions(config)) },
+    imports: { settings: importSettings(config), fetcher: webFetcher(webDownloadOptions(config)), glance: glanceSource(glanceSourceOptions(config)) },
     log: (message, err) => logger.error({ err }, message),
     ...(parts.lookup && { lookup: parts.lookup }),
   });
@@ -397,6 +398,20 @@ function importSettings(config: Config): ImportSettings {
     pollIntervalMs: i.pollIntervalMs,
     progressIntervalMs: config.dataPlane.progressIntervalMs,
     maxDownloadBytes: i.webDownload.maxBytes,
+    glanceDownloadProperties: i.glanceDownload.properties,
+  };
+}
+
+/** glance-download: the caller's service catalog in keystone mode, the configured regions otherwise; web-download's timeouts. */
+function glanceSourceOptions(config: Config): GlanceSourceOptions {
+  const w = config.imports.webDownload;
+  const keystone = config.auth.mode === 'keystone' ? config.auth.keystone?.url : undefined;
+  return {
+    ...(keystone && { keystoneUrl: keystone }),
+    regions: config.imports.glanceDownload.regions,
+    connectTimeoutMs: w.connectTimeoutMs,
+    idleTimeoutMs: w.idleTimeoutMs,
+    maxRedirects: w.maxRedirects,
   };
 }
 

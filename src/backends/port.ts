@@ -152,8 +152,8 @@ export interface BlobSweepReport {
   orphanedLocations: number;
 }
 
-/** Glance's interoperable import methods (glance-download is not offered). */
-export const IMPORT_METHODS = ['glance-direct', 'web-download', 'copy-image'] as const;
+/** Glance's interoperable import methods. */
+export const IMPORT_METHODS = ['glance-direct', 'web-download', 'copy-image', 'glance-download'] as const;
 export type ImportMethod = (typeof IMPORT_METHODS)[number];
 
 /** POST /v2/images/{id}/import, as a backend sees it. */
@@ -161,6 +161,10 @@ export interface ImportRequest {
   method: ImportMethod;
   /** web-download only: the URL to fetch. */
   uri?: string;
+  /** glance-download only: the image to copy, from the `image` endpoint of this region and interface (default public). */
+  glanceImageId?: string;
+  glanceRegion?: string;
+  glanceServiceInterface?: string;
   /** Target stores; the default store when omitted (and `allStores` is false). */
   stores?: string[];
   allStores?: boolean;

@@ -271,7 +271,8 @@ export const ConfigSchema = strict({
     .prefault({}),
   /** Interoperable image import on the native store (docs/import.md). */
   imports: strict({
-    methods: list(oneOf(['glance-direct', 'web-download', 'copy-image'])).default(['glance-direct', 'web-download', 'copy-image']),
+    // glance-download is offered only when listed: it makes Vitrine call out to other Glances with the caller's token.
+    methods: list(oneOf(['glance-direct', 'web-download', 'copy-image', 'glance-download'])).default(['glance-direct', 'web-download', 'copy-image']),
     /** Imports one instance runs at a time; more wait as pending tasks. */
     concurrency: int(1, 64).default(2),
     /** A running import's lease: another instance (or this one after a restart) takes over a task whose lease passed. */
@@ -281,6 +282,13 @@ export const ConfigSchema = strict({
     /** A task interrupted this many times (its process died) fails instead of running again. */
     maxAttempts: int(1, 100).default(3),
     pollIntervalMs: int(50).default(5_000),
+    /** glance-download (docs/import.md): where remote Glances are, and what is copied from their images. */
+    glanceDownload: strict({
+      /** Static auth mode: region name → Glance URL (without /v2); keystone mode reads the caller's service catalog instead. */
+      regions: dict(z.string(expecting(GLANCE_URL)).regex(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, expecting(GLANCE_URL)).refine((u) => !/\/v2\/?$/.test(u), expecting(GLANCE_URL))).default({}),
+      /** Prefixes of the remote image's properties copied over the local image's (Glance's [glance_download_properties] extra_properties). */
+      properties: list(text(1)).default(['hw_', 'trait:', 'os_distro', 'os_secure_boot', 'os_type']),
+    }).prefault({}),
     webDownload: strict({
       /** Largest download, in bytes (the image field's own limit also applies). */
       maxBytes: int(1).default(1024 ** 4),

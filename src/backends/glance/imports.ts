@@ -27,7 +27,9 @@ export function importBody(request: ImportRequest): Record<string, unknown> {
     fail('BAD_INPUT', `${request.method} takes no uri`);
   }
   if (request.allStores && request.stores !== undefined && request.stores.length > 0) fail('BAD_INPUT', 'give either stores or all_stores, not both');
-  const body: Record<string, unknown> = { method: { name: request.method, ...(request.uri !== undefined && { uri: request.uri }) } };
+  // glance-download: the proxied Glance reads its own catalog and checks the id itself.
+  const remote = request.method === 'glance-download' ? { glance_image_id: request.glanceImageId, glance_region: request.glanceRegion, glance_service_interface: request.glanceServiceInterface } : {};
+  const body: Record<string, unknown> = { method: { name: request.method, ...(request.uri !== undefined && { uri: request.uri }), ...JSON.parse(JSON.stringify(remote)) } };
   if (request.stores !== undefined && request.stores.length > 0) body.stores = request.stores;
   if (request.allStores !== undefined) body.all_stores = request.allStores;
   if (request.allStoresMustSucceed !== undefined) body.all_stores_must_succeed = request.allStoresMustSucceed;

@@ -426,6 +426,12 @@ export type ImportImageInput = {
   allStores?: InputMaybe<Scalars['Boolean']['input']>;
   /** Default true: any store failing fails the import; false: one store reached is enough. */
   allStoresMustSucceed?: InputMaybe<Scalars['Boolean']['input']>;
+  /** GLANCE_DOWNLOAD only: the remote image's id (a UUID). */
+  glanceImageId?: InputMaybe<Scalars['ID']['input']>;
+  /** GLANCE_DOWNLOAD only: the region whose image endpoint holds it. */
+  glanceRegion?: InputMaybe<Scalars['String']['input']>;
+  /** GLANCE_DOWNLOAD only: public (default), internal or admin. */
+  glanceServiceInterface?: InputMaybe<Scalars['String']['input']>;
   method: ImportMethod;
   /** Target stores; the default store when omitted. */
   stores?: InputMaybe<Array<Scalars['String']['input']>>;
@@ -439,6 +445,8 @@ export type ImportMethod =
   | 'COPY_IMAGE'
   /** Import bytes staged earlier (PUT /v2/images/{id}/stage, or PUT <data plane>/{id}/stage). */
   | 'GLANCE_DIRECT'
+  /** Copy an image (data, formats and some properties) from the Glance of another region (glanceImageId, glanceRegion). */
+  | 'GLANCE_DOWNLOAD'
   /** Vitrine fetches `uri` itself (filtered against private addresses unless configured otherwise). */
   | 'WEB_DOWNLOAD';
 
