@@ -323,7 +323,7 @@ const GLANCE_MAX_PAGE = 1000;
 async function openImageCache(spec: ImageCacheConfig, inner: ArtifactBackend, bus: EventBus, logger: Logger): Promise<{ backend: ArtifactBackend; cache: ImageCacheService }> {
   const log = (message: string, err?: unknown) => logger.warn({ err }, message);
   const files = await CacheFiles.open(spec.dir, spec.maxBytes, log);
-  return createCachingBackend({ inner, files, bus, log });
+  return createCachingBackend({ inner, files, bus, log, prefetchDelayMs: spec.prefetchDelayMs });
 }
 
 /** The durable event log that subscriptions resume from, read through its port. */

@@ -357,6 +357,8 @@ export const ConfigSchema = strict({
     dir: text(1).optional(),
     /** Least recently used images are evicted beyond this many bytes (Glance's image_cache_max_size: 10 GiB). */
     maxBytes: int(1).default(10 * 1024 ** 3),
+    /** The prefetcher runs this long after an image is queued (Glance: a periodic job, every 5 minutes by default). */
+    prefetchDelayMs: int(0).default(1000),
   }).prefault({}),
   /** The blob data plane (docs/dataplane.md). */
   dataPlane: strict({
