@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -121,8 +123,11 @@ describe('glance-download from another Vitrine (static auth, configured regions)
     const task = await settledTask(local, token, dst);
     expect(task).toMatchObject({ status: 'success', message: '' });
     expect(task.input.import_req.method).toEqual({ name: 'glance-download', glance_image_id: src, glance_region: 'regiontwo', glance_service_interface: 'public' });
-    // No token anywhere in what the task keeps.
+    // No token anywhere in what the task keeps, nor in the database files.
     expect(JSON.stringify(task)).not.toContain(token);
+    for (const file of readdirSync(local.dataDir).filter((f) => f.startsWith('vitrine.sqlite'))) {
+      expect(readFileSync(join(local.dataDir, file)).includes(Buffer.from(token))).toBe(false);
+    }
 
     const image = await show(local, token, dst);
     expect(image).toMatchObject({ status: 'active', disk_format: 'raw', container_format: 'bare', hw_cpu_cores: '5', 'trait:STORAGE_DISK_SSD': 'required', os_distro: 'rhel', size: data.length, checksum: md5(data) });
@@ -165,6 +170,18 @@ describe('glance-download from another Vitrine (static auth, configured regions)
       expect({ status: task.status, ok: message.test(task.message) }).toEqual({ status: 'failure', ok: true });
       await expectUntouched(local, token, dst);
     }
+  });
+
+  it('runs from GraphQL too (GLANCE_DOWNLOAD)', async () => {
+    const data = bytes(1_000, 4);
+    const src = await createImage(remote, token, { name: 'src', disk_format: 'raw', container_format: 'bare' }, data);
+    const dst = await destination(local, token);
+    const res = await local.gql('mutation($id: ID!, $input: ImportImageInput!) { importImage(id: $id, input: $input) { status input } }', { id: dst, input: { method: 'GLANCE_DOWNLOAD', glanceImageId: src, glanceRegion: 'RegionTwo' } }, token);
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data.importImage.input.import_req.method).toEqual({ name: 'glance-download', glance_image_id: src, glance_region: 'RegionTwo', glance_service_interface: 'public' });
+    expect((await settledTask(local, token, dst)).status).toBe('success');
+    const bad = await local.gql('mutation($id: ID!, $input: ImportImageInput!) { importImage(id: $id, input: $input) { status } }', { id: await destination(local, token), input: { method: 'GLANCE_DOWNLOAD', glanceImageId: 'foo', glanceRegion: 'RegionTwo' } }, token);
+    expect(bad.body.errors?.[0]).toMatchObject({ message: expect.stringContaining('image id does not look like a UUID'), extensions: { code: 'BAD_INPUT' } });
   });
 
   it('is offered only when enabled', async () => {

@@ -279,7 +279,18 @@ export class ImageImports {
       .finally(() => (this.claiming = false));
   }
 
+  /** Drops the tokens of tasks that ended without running here (another instance ran them). */
+  private async forgetFinishedTokens(): Promise<void> {
+    const waiting = [...this.tokens.keys()].filter((id) => !this.running.has(id));
+    if (waiting.length === 0) return;
+    const tasks = await this.o.store.getTasks(waiting);
+    tasks.forEach((task, i) => {
+      if (!task || task.status === 'success' || task.status === 'failure') this.tokens.delete(waiting[i]);
+    });
+  }
+
   private async claimAll(): Promise<void> {
+    await this.forgetFinishedTokens();
     // At the start of a process that owns the store alone, every running task belongs to a
     // dead process whose leases end within one lease time: claiming as if it were later
     // takes them over now (with leases beyond that time, so this pass never takes one twice).
