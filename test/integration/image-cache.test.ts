@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
+import { MemoryEventBus } from '../../src/events/memory';
 import { startTestApp, type TestApp } from '../helpers/app';
 
 /**
@@ -184,6 +185,24 @@ describe('cache API (Glance v2.14)', () => {
     expect((await app.http('DELETE', `/v2/images/${id}`, { headers: auth(app) })).status).toBe(204);
     expect((await cacheState(app)).cached_images).toEqual([]);
     expect(readdirSync(join(app.dataDir, 'image-cache', 'data'))).toEqual([]);
+  });
+
+  it('drops an image deleted through another instance that shares the event bus', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'vitrine-cache-'));
+    dirs.push(dataDir);
+    // Two instances on one database and one bus, each with its own cache folder.
+    const bus = new MemoryEventBus();
+    const a = await startTestApp({ imageCache: { enabled: true, dir: join(dataDir, 'cache-a') } }, { dataDir, app: { bus } });
+    apps.push(a);
+    const b = await startTestApp({ imageCache: { enabled: true, dir: join(dataDir, 'cache-b') } }, { dataDir, app: { bus } });
+    apps.push(b);
+    const id = await createImage(a, bytes(3_000, 12));
+    await download(b, id);
+    await cachedEntry(b, id);
+    expect((await cacheState(a)).cached_images).toEqual([]);
+    expect((await a.http('DELETE', `/v2/images/${id}`, { headers: auth(a) })).status).toBe(204);
+    await until('the entry to go from the other instance', async () => (await cacheState(b)).cached_images.length === 0);
+    expect(existsSync(join(dataDir, 'cache-b', 'data', id))).toBe(false);
   });
 
   it('serves cached bytes only while they match the image: stale entries are dropped, corrupt ones fail and are dropped', async () => {
