@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nowIso } from '../../domain/artifact';
+import { isUuid } from '../../domain/ids';
 import { fail } from '../../domain/errors';
 import type { Principal } from '../../domain/policy';
 import type { EventBus, ProgressEvent } from '../../events/port';
@@ -25,6 +26,12 @@ export function importBody(request: ImportRequest): Record<string, unknown> {
     if (typeof request.uri !== 'string' || request.uri === '') fail('BAD_INPUT', 'web-download needs the uri to fetch');
   } else if (request.uri !== undefined) {
     fail('BAD_INPUT', `${request.method} takes no uri`);
+  }
+  if (request.method === 'glance-download') {
+    // Glance's own checks (images.py import_image), answered without asking it.
+    if (!request.glanceRegion) fail('BAD_INPUT', '\'glance_region\' needs to be set for glance-download import method');
+    if (!request.glanceImageId) fail('BAD_INPUT', '\'glance_image_id\' needs to be set for glance-download import method');
+    if (!isUuid(request.glanceImageId)) fail('BAD_INPUT', `Remote image id does not look like a UUID: ${request.glanceImageId.slice(0, 64)}`);
   }
   if (request.allStores && request.stores !== undefined && request.stores.length > 0) fail('BAD_INPUT', 'give either stores or all_stores, not both');
   // glance-download: the proxied Glance reads its own catalog and checks the id itself.
