@@ -3,6 +3,8 @@ import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { createCachingBackend, type ImageCacheService } from '../backends/cache/backend';
+import { CacheFiles } from '../backends/cache/store';
 import { FederatedBackend, type FederationMember } from '../backends/federation/backend';
 import { GlanceBackend } from '../backends/glance/backend';
 import { StoreMetadefCatalog } from '../backends/metadefs/catalog';
@@ -11,8 +13,9 @@ import { HashPool } from '../backends/native/hasher';
 import type { ImportSettings } from '../backends/native/imports';
 import { StoreSet } from '../backends/native/stores';
 import { webFetcher, type WebFetcherOptions } from '../backends/native/web-download';
+import { glanceSource, type GlanceSourceOptions } from '../backends/native/glance-download';
 import type { ArtifactBackend, Lookup } from '../backends/port';
-import type { Config, GlanceBackendConfig, TokenConfig } from '../config/schema';
+import type { Config, GlanceBackendConfig, ImageCacheConfig, TokenConfig } from '../config/schema';
 import { TypeRegistry, type TypeSpec } from '../domain/builtin-types';
 import { fail } from '../domain/errors';
 import type { PageLimits } from '../domain/paging';
@@ -111,8 +114,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const metadefs = new StoreMetadefCatalog({ store });
     await metadefs.seedDefaults();
     const opened = await openBackends(config, { store, bus, stores, hashPool, logger, types }, options.extraBackends);
-    const { backend, native } = opened;
+    const { native } = opened;
     closeBackends = opened.close;
+    // The image cache wraps whatever backend the edges get (native, Glance or a federation).
+    const imageCache = config.imageCache.enabled ? await openImageCache(config.imageCache, opened.backend, bus, logger) : undefined;
+    const backend = imageCache?.backend ?? opened.backend;
+    closeBackends = async () => {
+      await imageCache?.cache.close();
+      await opened.close();
+    };
     // The embedded SQLite store belongs to this process alone: whatever upload the ledger
     // still holds, and whatever bytes nothing references, a dead process left behind. A
     // shared store (PostgreSQL) may hold live uploads of other instances: leases decide.
@@ -155,9 +165,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       metrics,
       logger,
       urlSigner,
+      ...(imageCache && { imageCache: imageCache.cache }),
     });
     await registerDataPlane(server, { backend, authenticate, signer: urlSigner, prefix: DATA_PLANE_PREFIX });
-    await registerGlanceFacade(server, { backend, metadefs, authenticate, bodyLimitBytes: config.http.bodyLimitBytes, paging: config.paging, importMethods: config.imports.methods, multistore: config.blobs.multistore });
+    await registerGlanceFacade(server, { backend, metadefs, authenticate, bodyLimitBytes: config.http.bodyLimitBytes, paging: config.paging, importMethods: config.imports.methods, multistore: config.blobs.multistore, ...(imageCache && { imageCache: imageCache.cache }) });
     sweepTimer = setInterval(() => {
       backend.sweepBlobs({ exclusive: false }).catch((err: unknown) => logger.warn({ err }, 'blob sweep failed'));
     }, config.dataPlane.sweepIntervalSeconds * 1000);
@@ -175,6 +186,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       logger,
     });
     native?.startImports({ exclusive: config.database.driver === 'sqlite' });
+    imageCache?.cache.start();
     await store.pruneEvents(config.events.keep);
     const stopPruning = pruneEventsPeriodically(store, config.events, logger);
     server.addHook('onClose', async () => {
@@ -280,7 +292,7 @@ function openNativeBackend(name: string, config: Config, shared: SharedParts, pa
       allowPrivateUrls: config.dataPlane.allowPrivateUrls,
       log: (message, err) => logger.warn({ err }, message),
     },
-    imports: { settings: importSettings(config), fetcher: webFetcher(webDownloadOptions(config)) },
+    imports: { settings: importSettings(config), fetcher: webFetcher(webDownloadOptions(config)), glance: glanceSource(glanceSourceOptions(config)) },
     log: (message, err) => logger.error({ err }, message),
     ...(parts.lookup && { lookup: parts.lookup }),
   });
@@ -318,6 +330,13 @@ function openGlanceBackend(spec: GlanceBackendConfig, config: Config, shared: Sh
 }
 
 const GLANCE_MAX_PAGE = 1000;
+
+/** The node-local image cache (docs/configuration.md): its folder, and the backend read through it. */
+async function openImageCache(spec: ImageCacheConfig, inner: ArtifactBackend, bus: EventBus, logger: Logger): Promise<{ backend: ArtifactBackend; cache: ImageCacheService }> {
+  const log = (message: string, err?: unknown) => logger.warn({ err }, message);
+  const files = await CacheFiles.open(spec.dir, spec.maxBytes, log);
+  return createCachingBackend({ inner, files, bus, log, prefetchDelayMs: spec.prefetchDelayMs });
+}
 
 /** The durable event log that subscriptions resume from, read through its port. */
 function eventLogOf(store: MetadataStore): EventLog {
@@ -391,6 +410,20 @@ function importSettings(config: Config): ImportSettings {
     pollIntervalMs: i.pollIntervalMs,
     progressIntervalMs: config.dataPlane.progressIntervalMs,
     maxDownloadBytes: i.webDownload.maxBytes,
+    glanceDownloadProperties: i.glanceDownload.properties,
+  };
+}
+
+/** glance-download: the caller's service catalog in keystone mode, the configured regions otherwise; web-download's timeouts. */
+function glanceSourceOptions(config: Config): GlanceSourceOptions {
+  const w = config.imports.webDownload;
+  const keystone = config.auth.mode === 'keystone' ? config.auth.keystone?.url : undefined;
+  return {
+    ...(keystone && { keystoneUrl: keystone }),
+    regions: config.imports.glanceDownload.regions,
+    connectTimeoutMs: w.connectTimeoutMs,
+    idleTimeoutMs: w.idleTimeoutMs,
+    maxRedirects: w.maxRedirects,
   };
 }
 

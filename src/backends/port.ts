@@ -155,8 +155,8 @@ export interface BlobSweepReport {
   orphanedLocations: number;
 }
 
-/** Glance's interoperable import methods (glance-download is not offered). */
-export const IMPORT_METHODS = ['glance-direct', 'web-download', 'copy-image'] as const;
+/** Glance's interoperable import methods. */
+export const IMPORT_METHODS = ['glance-direct', 'web-download', 'copy-image', 'glance-download'] as const;
 export type ImportMethod = (typeof IMPORT_METHODS)[number];
 
 /** POST /v2/images/{id}/import, as a backend sees it. */
@@ -164,6 +164,10 @@ export interface ImportRequest {
   method: ImportMethod;
   /** web-download only: the URL to fetch. */
   uri?: string;
+  /** glance-download only: the image to copy, from the `image` endpoint of this region and interface (default public). */
+  glanceImageId?: string;
+  glanceRegion?: string;
+  glanceServiceInterface?: string;
   /** Target stores; the default store when omitted (and `allStores` is false). */
   stores?: string[];
   allStores?: boolean;
@@ -335,4 +339,37 @@ export interface MetadefCatalog {
   /** Creates the resource type too when it is new (as Glance does). */
   createAssociation(p: Principal, namespace: string, body: Record<string, unknown>): Promise<MetadefAssociation>;
   deleteAssociation(p: Principal, namespace: string, resourceType: string): Promise<void>;
+}
+
+/** One image whose bytes sit in a node-local cache (Glance's `cached_images` entries). */
+export interface CachedImageView {
+  imageId: string;
+  /** Downloads served from the cache. */
+  hits: number;
+  /** Seconds since the epoch (fractional, as Glance reports them). */
+  lastAccessed: number;
+  lastModified: number;
+  size: number;
+}
+
+export interface ImageCacheStateView {
+  cached: CachedImageView[];
+  /** Image ids waiting for the prefetcher, oldest first. */
+  queued: string[];
+}
+
+/** What `clear` empties: both, only the cached bytes, or only the queue. */
+export type CacheClearTarget = 'all' | 'cache' | 'queue';
+
+/**
+ * The image cache (Glance's cache API, v2.14): a node-local copy of image bytes that
+ * downloads are served from. Admin only: every method fails with FORBIDDEN otherwise.
+ */
+export interface ImageCachePort {
+  state(principal: Principal): Promise<ImageCacheStateView>;
+  /** Queues an active image for the prefetcher: NOT_FOUND (unknown), TRANSITION_FORBIDDEN (not active). */
+  queue(principal: Principal, imageId: string): Promise<void>;
+  /** Drops the image from the cache and the queue; NOT_FOUND when it is in neither and does not exist. */
+  remove(principal: Principal, imageId: string): Promise<void>;
+  clear(principal: Principal, target: CacheClearTarget): Promise<{ cacheDeleted: number; queueDeleted: number }>;
 }

@@ -271,7 +271,8 @@ export const ConfigSchema = strict({
     .prefault({}),
   /** Interoperable image import on the native store (docs/import.md). */
   imports: strict({
-    methods: list(oneOf(['glance-direct', 'web-download', 'copy-image'])).default(['glance-direct', 'web-download', 'copy-image']),
+    // glance-download is offered only when listed: it makes Vitrine call out to other Glances with the caller's token.
+    methods: list(oneOf(['glance-direct', 'web-download', 'copy-image', 'glance-download'])).default(['glance-direct', 'web-download', 'copy-image']),
     /** Imports one instance runs at a time; more wait as pending tasks. */
     concurrency: int(1, 64).default(2),
     /** A running import's lease: another instance (or this one after a restart) takes over a task whose lease passed. */
@@ -281,6 +282,13 @@ export const ConfigSchema = strict({
     /** A task interrupted this many times (its process died) fails instead of running again. */
     maxAttempts: int(1, 100).default(3),
     pollIntervalMs: int(50).default(5_000),
+    /** glance-download (docs/import.md): where remote Glances are, and what is copied from their images. */
+    glanceDownload: strict({
+      /** Static auth mode: region name → Glance URL (without /v2); keystone mode reads the caller's service catalog instead. */
+      regions: dict(z.string(expecting(GLANCE_URL)).regex(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, expecting(GLANCE_URL)).refine((u) => !/\/v2\/?$/.test(u), expecting(GLANCE_URL))).default({}),
+      /** Prefixes of the remote image's properties copied over the local image's (Glance's [glance_download_properties] extra_properties). */
+      properties: list(text(1)).default(['hw_', 'trait:', 'os_distro', 'os_secure_boot', 'os_type']),
+    }).prefault({}),
     webDownload: strict({
       /** Largest download, in bytes (the image field's own limit also applies). */
       maxBytes: int(1).default(1024 ** 4),
@@ -341,6 +349,17 @@ export const ConfigSchema = strict({
     /** Bytes waiting in a socket's send buffer beyond which it is closed as too slow (4420). */
     maxBufferedBytes: int(1024).default(4 * 1024 * 1024),
   }).prefault({}),
+  /** The node-local image cache and Glance's cache API (docs/configuration.md, docs/glance-compat.md). */
+  imageCache: strict({
+    /** Off by default, as in Glance (no image_cache_dir): the cache API then answers 404. */
+    enabled: bool().default(false),
+    /** A local folder of this instance's own; <dataDir>/image-cache by default. */
+    dir: text(1).optional(),
+    /** Least recently used images are evicted beyond this many bytes (Glance's image_cache_max_size: 10 GiB). */
+    maxBytes: int(1).default(10 * 1024 ** 3),
+    /** The prefetcher runs this long after an image is queued (Glance: a periodic job, every 5 minutes by default). */
+    prefetchDelayMs: int(0).default(1000),
+  }).prefault({}),
   /** The blob data plane (docs/dataplane.md). */
   dataPlane: strict({
     /** Let external blob URLs point to private, loopback or link-local addresses (SSRF guard off). */
@@ -362,6 +381,7 @@ export const ConfigSchema = strict({
     database: databaseOf(c.database, c.dataDir),
     blobs: blobsOf(c.blobs, c.dataDir),
     events: eventsOf(c.events),
+    imageCache: { ...c.imageCache, dir: c.imageCache.dir ?? join(c.dataDir, 'image-cache') },
     graphql: { ...c.graphql, introspection: c.graphql.introspection ?? development, explorer: c.graphql.explorer ?? development },
   };
 });
@@ -410,5 +430,6 @@ export type Mode = Config['mode'];
 export type SubscriptionLimits = Config['subscriptions'];
 export type EventsConfig = Config['events'];
 export type ImportsConfig = Config['imports'];
+export type ImageCacheConfig = Config['imageCache'];
 export type BackendConfig = Config['backends'][number];
 export type GlanceBackendConfig = Extract<BackendConfig, { driver: 'glance' }>;

@@ -57,9 +57,11 @@ export const ERRORS = {
   SIGNATURE_EXPIRED: { status: 403, summary: 'A signed URL has expired.' },
   URL_FORBIDDEN: { status: 400, summary: 'An external URL is malformed or points to a private, loopback or otherwise disallowed address.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The request\'s Content-Type is not accepted here.' },
-  IMPORT_FETCH_FAILED: { status: 502, summary: 'Fetching a web-download URL failed: the server answered other than 2xx, could not be reached, stalled, broke the connection, or redirected too often.' },
+  IMPORT_FETCH_FAILED: { status: 502, summary: 'Fetching import data (a web-download URL, or glance-download\'s remote Glance) failed: the server answered other than 2xx, could not be reached, stalled, broke the connection, or redirected too often.' },
+  IMPORT_SOURCE_UNKNOWN: { status: 400, summary: 'glance-download: no image endpoint for the region and interface (in the caller\'s service catalog, or imports.glanceDownload.regions).' },
   STORE_UNKNOWN: { status: 400, summary: 'No blob store has this name (or multiple stores are not enabled).' },
   IMPORT_BUSY: { status: 409, summary: 'Another import of this image is running.' },
+  CACHE_DISABLED: { status: 404, summary: 'The image cache is not enabled on this instance (imageCache.enabled).' },
   GONE: { status: 410, summary: 'The artifact or upload disappeared while the request ran (deleted, or swept after a crash).' },
 
   // subscriptions

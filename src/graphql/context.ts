@@ -2,7 +2,7 @@ import DataLoader from 'dataloader';
 import type { GraphQLFormattedError } from 'graphql';
 import type { LinkRecord, MemberRecord } from '../domain/artifact';
 import type { Principal } from '../domain/policy';
-import type { ArtifactBackend, ArtifactView, BlobView, MetadefCatalog } from '../backends/port';
+import type { ArtifactBackend, ArtifactView, BlobView, ImageCachePort, MetadefCatalog } from '../backends/port';
 import type { UrlSigner } from '../http/dataplane/signing';
 
 /**
@@ -30,6 +30,8 @@ export interface GraphQLContext {
    * sent as errors beside the data when the response leaves (see server.ts).
    */
   warnings: GraphQLFormattedError[];
+  /** The image cache; absent when imageCache is not enabled. */
+  imageCache?: ImageCachePort;
 }
 
 export function createLoaders(principal: Principal, backend: ArtifactBackend): Loaders {
@@ -42,13 +44,14 @@ export function createLoaders(principal: Principal, backend: ArtifactBackend): L
   };
 }
 
-export function createGraphQLContext(principal: Principal, backend: ArtifactBackend, urlSigner?: UrlSigner, metadefs?: MetadefCatalog): GraphQLContext {
+export function createGraphQLContext(principal: Principal, backend: ArtifactBackend, urlSigner?: UrlSigner, extras: { metadefs?: MetadefCatalog; imageCache?: ImageCachePort } = {}): GraphQLContext {
   return {
     principal,
     backend,
     loaders: createLoaders(principal, backend),
     urlSigner,
     warnings: [],
-    ...(metadefs && { metadefs }),
+    ...(extras.metadefs && { metadefs: extras.metadefs }),
+    ...(extras.imageCache && { imageCache: extras.imageCache }),
   };
 }

@@ -23,6 +23,7 @@ import { camelCase } from '../domain/filters';
 import type { ArtifactTypeDef, FieldDef } from '../domain/types';
 import type { GraphQLContext } from './context';
 import { artifactFields, imageFields, relatedResolvers, typedFieldResolver } from './resolvers/artifact';
+import { cacheResolvers } from './resolvers/cache';
 import { dataPlaneResolvers } from './resolvers/dataplane';
 import { importResolvers } from './resolvers/import';
 import { metadefResolvers } from './resolvers/metadefs';
@@ -99,7 +100,7 @@ type FieldResolvers = Record<string, Resolve | { subscribe: Resolve; resolve?: R
 
 /** Wires resolver maps, scalar implementations and interface type resolution onto the schema. */
 function attachResolvers(schema: GraphQLSchema, types: TypeRegistry): void {
-  const maps: Record<string, FieldResolvers>[] = [queryResolvers, mutationResolvers, importResolvers, metadefResolvers, relatedResolvers, typeResolvers, subscriptionResolvers, dataPlaneResolvers] as never;
+  const maps: Record<string, FieldResolvers>[] = [queryResolvers, mutationResolvers, importResolvers, metadefResolvers, relatedResolvers, typeResolvers, subscriptionResolvers, dataPlaneResolvers, cacheResolvers] as never;
   for (const map of maps) {
     for (const [typeName, resolvers] of Object.entries(map)) {
       const type = schema.getType(typeName);

@@ -5,7 +5,7 @@ import { fastifyApolloHandler } from '@as-integrations/fastify';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { GraphQLSchema } from 'graphql';
-import type { ArtifactBackend, MetadefCatalog } from '../backends/port';
+import type { ArtifactBackend, ImageCachePort, MetadefCatalog } from '../backends/port';
 import type { GraphQLLimits, Mode } from '../config/schema';
 import { VitrineError } from '../domain/errors';
 import type { Authenticate } from '../http/auth';
@@ -34,6 +34,8 @@ export interface GraphQLServerOptions {
   logger: Logger;
   /** Signs data-plane URLs for createUploadUrl / createDownloadUrl. */
   urlSigner?: UrlSigner;
+  /** The image cache the imageCache query and mutations manage. */
+  imageCache?: ImageCachePort;
 }
 
 export const GRAPHQL_PATH = '/graphql';
@@ -46,7 +48,7 @@ export async function registerGraphQL(app: FastifyInstance, options: GraphQLServ
   const handler = fastifyApolloHandler<GraphQLContext>(apollo, {
     context: async (request) => {
       try {
-        return createGraphQLContext(await options.authenticate(request.headers), options.backend, options.urlSigner, options.metadefs);
+        return createGraphQLContext(await options.authenticate(request.headers), options.backend, options.urlSigner, { metadefs: options.metadefs, imageCache: options.imageCache });
       } catch (err) {
         throw err instanceof VitrineError ? asRequestError(err) : err;
       }

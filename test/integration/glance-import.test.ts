@@ -170,7 +170,8 @@ describe('web-download', () => {
     const before = proxy.count('POST', `/v2/images/${image.id}/import`);
     expect((await refusal(backend.importImage(admin, image.id, { method: 'web-download' }))).code).toBe('BAD_INPUT');
     expect((await refusal(backend.importImage(admin, image.id, { method: 'copy-image', uri: 'http://example.org/x' }))).code).toBe('BAD_INPUT');
-    expect((await refusal(backend.importImage(admin, image.id, { method: 'glance-download' as never }))).code).toBe('BAD_INPUT');
+    expect((await refusal(backend.importImage(admin, image.id, { method: 'glance-download' }))).code).toBe('BAD_INPUT');
+    expect((await refusal(backend.importImage(admin, image.id, { method: 'glance-download', glanceRegion: 'RegionOne', glanceImageId: 'foo' }))).message).toContain('image id does not look like a UUID');
     expect((await refusal(backend.importImage(admin, image.id, { method: 'copy-image', stores: ['cheap'], allStores: true }))).code).toBe('BAD_INPUT');
     expect(proxy.count('POST', `/v2/images/${image.id}/import`)).toBe(before);
   });

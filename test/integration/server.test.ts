@@ -173,7 +173,9 @@ describe('configuration errors', () => {
     expect(() => loadConfig({ env: {}, overrides: { blobs: { stores: { far: { driver: 'swift', auth: { url: 'http://swift:8080/auth/v1.0', user: 'a:b', key: 'k' } } } } } })).toThrow('blobs.stores.far.container');
     expect(() => loadConfig({ env: {}, overrides: { blobs: { stores: { far: { driver: 'swift', container: 'c' } } } } })).toThrow('blobs.stores.far.auth: expected auth, or both storageUrl and token');
     expect(() => loadConfig({ env: {}, overrides: { blobs: { stores: { far: { driver: 's3', path: '/x' } } } } })).toThrow('blobs.stores.far');
-    expect(() => loadConfig({ env: {}, overrides: { imports: { methods: ['glance-download'] } } })).toThrow('imports.methods[0]: expected one of glance-direct, web-download, copy-image');
+    expect(() => loadConfig({ env: {}, overrides: { imports: { methods: ['glance-upload'] } } })).toThrow('imports.methods[0]: expected one of glance-direct, web-download, copy-image, glance-download');
+    expect(loadConfig({ env: {}, overrides: { imports: { methods: ['glance-download'] } } }).imports.methods).toEqual(['glance-download']);
+    expect(() => loadConfig({ env: {}, overrides: { imports: { glanceDownload: { regions: { RegionTwo: 'http://glance.two/v2' } } } } })).toThrow('imports.glanceDownload.regions.RegionTwo: expected an http:// or https:// URL of the Glance endpoint, without /v2');
     const multi = loadConfig({ env: {}, overrides: { blobs: { stores: { fast: { path: '/f' }, cheap: { path: '/c' } } } } });
     expect(multi.blobs).toMatchObject({ multistore: true, defaultStore: 'fast' });
   });
@@ -185,6 +187,9 @@ describe('configuration errors', () => {
     expect(dev.blobs).toEqual({ driver: 'fs', path: '/srv/vitrine/blobs', multistore: false, defaultStore: 'fs', stores: { fs: { driver: 'fs', path: '/srv/vitrine/blobs' } } });
     expect(dev.graphql).toEqual({ introspection: true, explorer: true, maxDepth: 12, maxCost: 25000, maxAliases: 20, maxDirectives: 30, maxTokens: 4000, maxBatch: 10 });
     expect(Object.isFrozen(dev.graphql)).toBe(true);
+    expect(dev.imageCache).toEqual({ enabled: false, dir: '/srv/vitrine/image-cache', maxBytes: 10 * 1024 ** 3, prefetchDelayMs: 1000 });
+    expect(dev.imports.methods).toEqual(['glance-direct', 'web-download', 'copy-image']);
+    expect(dev.imports.glanceDownload).toEqual({ regions: {}, properties: ['hw_', 'trait:', 'os_distro', 'os_secure_boot', 'os_type'] });
     const prod = loadConfig({ env: { VITRINE_MODE: 'production', VITRINE_EXPLORER: 'yes' } });
     expect(prod.graphql).toMatchObject({ introspection: false, explorer: true });
   });

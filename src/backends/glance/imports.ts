@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nowIso } from '../../domain/artifact';
+import { isUuid } from '../../domain/ids';
 import { fail } from '../../domain/errors';
 import type { Principal } from '../../domain/policy';
 import type { EventBus, ProgressEvent } from '../../events/port';
@@ -26,8 +27,16 @@ export function importBody(request: ImportRequest): Record<string, unknown> {
   } else if (request.uri !== undefined) {
     fail('BAD_INPUT', `${request.method} takes no uri`);
   }
+  if (request.method === 'glance-download') {
+    // Glance's own checks (images.py import_image), answered without asking it.
+    if (!request.glanceRegion) fail('BAD_INPUT', '\'glance_region\' needs to be set for glance-download import method');
+    if (!request.glanceImageId) fail('BAD_INPUT', '\'glance_image_id\' needs to be set for glance-download import method');
+    if (!isUuid(request.glanceImageId)) fail('BAD_INPUT', `Remote image id does not look like a UUID: ${request.glanceImageId.slice(0, 64)}`);
+  }
   if (request.allStores && request.stores !== undefined && request.stores.length > 0) fail('BAD_INPUT', 'give either stores or all_stores, not both');
-  const body: Record<string, unknown> = { method: { name: request.method, ...(request.uri !== undefined && { uri: request.uri }) } };
+  // glance-download: the proxied Glance reads its own catalog and checks the id itself.
+  const remote = request.method === 'glance-download' ? { glance_image_id: request.glanceImageId, glance_region: request.glanceRegion, glance_service_interface: request.glanceServiceInterface } : {};
+  const body: Record<string, unknown> = { method: { name: request.method, ...(request.uri !== undefined && { uri: request.uri }), ...JSON.parse(JSON.stringify(remote)) } };
   if (request.stores !== undefined && request.stores.length > 0) body.stores = request.stores;
   if (request.allStores !== undefined) body.all_stores = request.allStores;
   if (request.allStoresMustSucceed !== undefined) body.all_stores_must_succeed = request.allStoresMustSucceed;

@@ -19,6 +19,7 @@ import type { Readable } from 'node:stream';
 import { BlobService, type NativeBlobOptions } from './blobs';
 import { effectiveQuotas, quotaLimit, validateQuotas } from './quotas';
 import { BlobSweeper } from './sweeper';
+import type { GlanceSource } from './glance-download';
 import { ImageImports, type ImportSettings, type WebFetcher } from './imports';
 
 export interface NativeBackendOptions {
@@ -36,7 +37,7 @@ export interface NativeBackendOptions {
   /** The data plane: where bytes go, how they are hashed, and its limits. */
   blobs?: NativeBlobOptions;
   /** Image import (needs `blobs`): its limits and how web-download sources are fetched. */
-  imports?: { settings: ImportSettings; fetcher: WebFetcher };
+  imports?: { settings: ImportSettings; fetcher: WebFetcher; glance?: GlanceSource };
   /** Where problems that must not fail a request go (an event bus that is down after commit). */
   log?: (message: string, err?: unknown) => void;
   /**
@@ -94,6 +95,7 @@ export class NativeBackend implements ArtifactBackend {
           stores: blobs.stores,
           hashPool: blobs.hashPool,
           fetcher: options.imports.fetcher,
+          ...(options.imports.glance && { glance: options.imports.glance }),
           settings: options.imports.settings,
           log: blobs.log,
           host: {

@@ -15,6 +15,9 @@ import { copiesOf } from './blobs';
 import type { HashPool } from './hasher';
 import { UploadMeter } from '../common/meter';
 import type { StoreSet } from './stores';
+import type { GlanceSource } from './glance-download';
+import { BASE_PROPERTIES } from '../../domain/glance-image';
+import { isUuid } from '../../domain/ids';
 import { HEADER_BYTES, virtualSizeOf } from './virtual-size';
 
 /**
@@ -50,8 +53,10 @@ export interface ImportSettings {
   /** How often to look for tasks other processes left or created. */
   pollIntervalMs: number;
   progressIntervalMs: number;
-  /** Largest web-download, in bytes. */
+  /** Largest web-download (and glance-download), in bytes. */
   maxDownloadBytes: number;
+  /** glance-download: prefixes of the remote properties copied (Glance's [glance_download_properties] extra_properties). */
+  glanceDownloadProperties: readonly string[];
 }
 
 export interface ImportHost {
@@ -70,6 +75,8 @@ export interface ImageImportsOptions {
   stores: StoreSet;
   hashPool: HashPool;
   fetcher: WebFetcher;
+  /** glance-download's remote Glance; without it glance-download is refused. */
+  glance?: GlanceSource;
   host: ImportHost;
   settings: ImportSettings;
   log?: (message: string, err?: unknown) => void;
@@ -79,6 +86,7 @@ export interface ImageImportsOptions {
 interface Plan {
   method: ImportMethod;
   uri?: string;
+  glance?: { imageId: string; region: string; iface: string };
   targets: string[];
   allMustSucceed: boolean;
 }
@@ -88,6 +96,12 @@ const IMAGE_FIELD = 'image';
 
 export class ImageImports {
   private readonly running = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  /**
+   * glance-download: the caller's token per task, for the remote Glance and the catalog.
+   * Held in memory only, never in the task or a log: a task run by another process (or
+   * after a restart) has none and fails with a clear message.
+   */
+  private readonly tokens = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private claiming = false;
   private reclaimAll = false;
@@ -118,9 +132,17 @@ export class ImageImports {
     } else if (request.uri !== undefined) {
       fail('BAD_INPUT', `${request.method} takes no uri`);
     }
+    if (request.method === 'glance-download') {
+      if (!this.o.glance) fail('BAD_INPUT', 'glance-download is not available on this backend');
+      // Glance's checks and messages (images.py import_image).
+      if (!request.glanceRegion) fail('BAD_INPUT', '\'glance_region\' needs to be set for glance-download import method');
+      if (!request.glanceImageId) fail('BAD_INPUT', '\'glance_image_id\' needs to be set for glance-download import method');
+      if (!isUuid(request.glanceImageId)) fail('BAD_INPUT', `Remote image id does not look like a UUID: ${request.glanceImageId.slice(0, 64)}`);
+    }
 
     const now = nowIso();
-    const importReq: Record<string, unknown> = { method: { name: request.method, ...(request.uri !== undefined && { uri: request.uri }) } };
+    const glance = request.method === 'glance-download' ? { glance_image_id: request.glanceImageId?.toLowerCase(), glance_region: request.glanceRegion, glance_service_interface: request.glanceServiceInterface ?? 'public' } : {};
+    const importReq: Record<string, unknown> = { method: { name: request.method, ...(request.uri !== undefined && { uri: request.uri }), ...glance } };
     if (request.stores !== undefined) importReq.stores = request.stores;
     if (request.allStores !== undefined) importReq.all_stores = request.allStores;
     if (request.allStoresMustSucceed !== undefined) importReq.all_stores_must_succeed = request.allStoresMustSucceed;
@@ -143,7 +165,14 @@ export class ImageImports {
     };
     const properties = { ...image.properties, [IMPORT_LOCK]: task.id, [IMPORTING_TO]: targets.join(','), [FAILED_IMPORT]: '' };
     const write = request.method === 'copy-image' ? artifactWrite(image, { properties }) : transitionWrite(type, image, 'import_start', { properties });
-    const event = await this.o.store.insertTask(task, write);
+    if (request.method === 'glance-download' && principal.token !== undefined) this.tokens.set(task.id, principal.token);
+    let event;
+    try {
+      event = await this.o.store.insertTask(task, write);
+    } catch (err) {
+      this.tokens.delete(task.id);
+      throw err;
+    }
     if (event) await this.o.host.publish(event);
     this.kick();
     return task;
@@ -250,7 +279,18 @@ export class ImageImports {
       .finally(() => (this.claiming = false));
   }
 
+  /** Drops the tokens of tasks that ended without running here (another instance ran them). */
+  private async forgetFinishedTokens(): Promise<void> {
+    const waiting = [...this.tokens.keys()].filter((id) => !this.running.has(id));
+    if (waiting.length === 0) return;
+    const tasks = await this.o.store.getTasks(waiting);
+    tasks.forEach((task, i) => {
+      if (!task || task.status === 'success' || task.status === 'failure') this.tokens.delete(waiting[i]);
+    });
+  }
+
   private async claimAll(): Promise<void> {
+    await this.forgetFinishedTokens();
     // At the start of a process that owns the store alone, every running task belongs to a
     // dead process whose leases end within one lease time: claiming as if it were later
     // takes them over now (with leases beyond that time, so this pass never takes one twice).
@@ -289,6 +329,7 @@ export class ImageImports {
       await this.execute(task, AbortSignal.any([signal, lost.signal]));
     } finally {
       clearInterval(renewal);
+      this.tokens.delete(task.id);
     }
   }
 
@@ -315,12 +356,14 @@ export class ImageImports {
     let reason: string | undefined;
     try {
       let targets = plan.targets;
-      if (plan.method === 'web-download') {
-        const first = await this.download(plan, targets, signal, progress, failed);
+      if (plan.method === 'web-download' || plan.method === 'glance-download') {
+        const source = plan.method === 'web-download' ? { open: (maxBytes: number, s: AbortSignal) => this.o.fetcher.open(plan.uri ?? '', maxBytes, s) } : await this.remoteImage(task, plan, signal);
+        const first = await this.download(plan, targets, signal, progress, failed, source.open);
         if (first) {
-          data = first.data;
+          data = { ...first.data, ...('adopt' in source && { adopt: source.adopt }) };
           done.push(first.copy);
           written.push(first.copy);
+          if ('remote' in source) checkRemoteData(first.data, source.remote);
           targets = targets.filter((t) => t !== first.copy.store && !failed.includes(t));
           progress.stores(storesOf(done), failed);
           await this.noteStores(image.id, plan, done, failed);
@@ -374,15 +417,45 @@ export class ImageImports {
     await this.conclude(task, type, plan, progress, { done, written, failed, data: succeeded ? data : undefined, reason: succeeded ? undefined : reason ?? 'the import failed' });
   }
 
-  /** web-download: fetch into the first target that takes the bytes (a full store moves on to the next). */
-  private async download(plan: Plan, targets: string[], signal: AbortSignal, progress: ImportProgressReporter, failed: string[]): Promise<{ copy: BlobCopy; data: ImportedData } | null> {
+  /**
+   * glance-download, before any byte or property moves: the endpoint, the remote image
+   * (active), the formats and properties it will hand over once the data is in (the image
+   * changes only when the import succeeds, so a failure leaves it as it was).
+   */
+  private async remoteImage(task: TaskRecord, plan: Plan, signal: AbortSignal): Promise<{ open: Opener; adopt: Adopted; remote: { size: number | null; md5: string | null } }> {
+    const glance = this.o.glance ?? fail('BAD_INPUT', 'glance-download is not available on this backend');
+    const source = plan.glance ?? fail('BAD_INPUT', 'the task does not name the remote image');
+    const token = this.tokens.get(task.id);
+    const endpoint = await glance.endpoint(source.region, source.iface, token, signal);
+    const remote = await glance.image(endpoint, source.imageId, token, signal);
+    if (remote.status !== 'active') fail('IMPORT_FETCH_FAILED', `the remote image is ${String(remote.status)}; only active images can be copied`);
+    const fields: Record<string, string> = {};
+    const type = this.o.types.get('images');
+    for (const name of ['disk_format', 'container_format']) {
+      const value = remote[name];
+      const allowed = type.fields.find((f) => f.name === name)?.allowedValues;
+      if (typeof value !== 'string' || (allowed && !allowed.includes(value))) fail('IMPORT_FETCH_FAILED', `the remote image's ${name} ${JSON.stringify(value)} is not one this Glance accepts`);
+      fields[name] = value;
+    }
+    const properties: Record<string, string> = {};
+    for (const [key, value] of Object.entries(remote)) {
+      if (typeof value !== 'string' || NOT_COPIED.has(key) || key.startsWith('os_glance')) continue;
+      if (this.o.settings.glanceDownloadProperties.some((prefix) => key.startsWith(prefix))) properties[key] = value;
+    }
+    const size = typeof remote.size === 'number' ? remote.size : null;
+    const md5 = typeof remote.checksum === 'string' ? remote.checksum : null;
+    return { open: (maxBytes, s) => glance.open(endpoint, source.imageId, token, maxBytes, s), adopt: { fields, properties }, remote: { size, md5 } };
+  }
+
+  /** web-download and glance-download: fetch into the first target that takes the bytes (a full store moves on to the next). */
+  private async download(plan: Plan, targets: string[], signal: AbortSignal, progress: ImportProgressReporter, failed: string[], open: Opener): Promise<{ copy: BlobCopy; data: ImportedData } | null> {
     const field = this.o.types.get('images').fields.find((f) => f.name === IMAGE_FIELD);
     const maxBytes = Math.min(this.o.settings.maxDownloadBytes, field?.maxBlobSize ?? Number.MAX_SAFE_INTEGER);
     for (const target of targets) {
       if (plan.allMustSucceed && failed.length > 0) return null;
       const store = this.o.stores.get(target);
       progress.stage = 'download';
-      const source = await this.o.fetcher.open(plan.uri ?? '', maxBytes, signal);
+      const source = await open(maxBytes, signal);
       progress.total = source.size;
       const meter = progress.meter(maxBytes, HEADER_BYTES);
       const tap = this.o.hashPool.tap();
@@ -488,8 +561,8 @@ export class ImageImports {
         ? withCopies({ ...existing, updatedAt: now }, copies)
         : { artifactId: image.id, field: IMAGE_FIELD, key: '', status: 'active', size: data.size, md5: data.md5, sha256: null, sha512: data.sha512, contentType: 'application/octet-stream', external: false, url: null, store: null, location: null, copies: [], createdAt: now, updatedAt: now };
       const placed = withCopies(blob, copies);
-      const properties = { ...withoutLock(image.properties), ...progressProperties(plan, done, failed) };
-      const fields: ArtifactRecord['fields'] = { ...image.fields, stores: storesOf(copies) };
+      const properties = { ...withoutLock(image.properties), ...data.adopt?.properties, ...progressProperties(plan, done, failed) };
+      const fields: ArtifactRecord['fields'] = { ...image.fields, ...data.adopt?.fields, stores: storesOf(copies) };
       if (plan.method !== 'copy-image') {
         Object.assign(fields, { size: data.size, checksum: data.md5, os_hash_algo: 'sha512', os_hash_value: data.sha512 });
         if (data.head) fields.virtual_size = virtualSizeOf(image.fields.disk_format, data.head, data.size);
@@ -581,6 +654,24 @@ interface ImportedData {
   head: Buffer | null;
   /** The blob the data came from (glance-direct, copy-image). */
   blob?: BlobRecord;
+  /** glance-download: what the image takes over from the remote one when the import succeeds. */
+  adopt?: Adopted;
+}
+
+interface Adopted {
+  fields: Record<string, string>;
+  properties: Record<string, string>;
+}
+
+type Opener = (maxBytes: number, signal: AbortSignal) => Promise<{ body: Readable; size: number | null }>;
+
+/** Remote keys never copied as properties, whatever the prefixes: Glance's base keys and links. */
+const NOT_COPIED: ReadonlySet<string> = new Set<string>([...BASE_PROPERTIES, 'self', 'file', 'schema', 'stores', 'locations', 'direct_url']);
+
+/** The bytes that arrived are the remote image's: its size (as Glance checks) and its checksum. */
+function checkRemoteData(data: ImportedData, remote: { size: number | null; md5: string | null }): void {
+  if (remote.size !== null && data.size !== remote.size) fail('SIZE_MISMATCH', `downloaded ${data.size} bytes; the remote image has ${remote.size}`);
+  if (remote.md5 !== null && data.md5 !== null && data.md5 !== remote.md5) fail('CHECKSUM_MISMATCH', 'the downloaded data does not match the remote image\'s checksum');
 }
 
 function checkStatus(method: ImportMethod, image: ArtifactRecord, blob: BlobRecord | undefined): void {
@@ -590,7 +681,7 @@ function checkStatus(method: ImportMethod, image: ArtifactRecord, blob: BlobReco
     return;
   }
   if (s === 'active') fail('TRANSITION_FORBIDDEN', `image ${image.id} is already active; use copy-image to add stores`);
-  if (method === 'web-download' && s !== 'queued') fail('TRANSITION_FORBIDDEN', `web-download needs a queued image; ${image.id} is ${s}`);
+  if ((method === 'web-download' || method === 'glance-download') && s !== 'queued') fail('TRANSITION_FORBIDDEN', `${method} needs a queued image; ${image.id} is ${s}`);
   if (method === 'glance-direct') {
     if (s !== 'uploading') fail('TRANSITION_FORBIDDEN', `image ${image.id} is ${s}: glance-direct needs its data to be staged first`);
     if (!blob || blob.status !== 'active') fail('TRANSITION_FORBIDDEN', `image ${image.id} is still being staged`);
@@ -598,10 +689,12 @@ function checkStatus(method: ImportMethod, image: ArtifactRecord, blob: BlobReco
 }
 
 function planOf(task: TaskRecord): Plan {
-  const req = (task.input.import_req ?? {}) as { method?: { name?: string; uri?: string }; all_stores_must_succeed?: boolean };
+  const req = (task.input.import_req ?? {}) as { method?: { name?: string; uri?: string; glance_image_id?: string; glance_region?: string; glance_service_interface?: string }; all_stores_must_succeed?: boolean };
+  const m = req.method;
   return {
-    method: req.method?.name as ImportMethod,
-    uri: req.method?.uri,
+    method: m?.name as ImportMethod,
+    uri: m?.uri,
+    ...(m?.name === 'glance-download' && { glance: { imageId: m.glance_image_id ?? '', region: m.glance_region ?? '', iface: m.glance_service_interface ?? 'public' } }),
     targets: Array.isArray(task.input.backend) ? task.input.backend.map(String) : [],
     allMustSucceed: req.all_stores_must_succeed !== false,
   };

@@ -60,6 +60,8 @@ export interface WebDownloadOptions {
   /** Ends the download: a pending open rejects, an open body fails, with `signal.reason`. */
   signal?: AbortSignal;
   lookup?: HostLookup;
+  /** Extra request headers, sent on every hop (glance-download: the caller's token, to hosts the filter allows only). */
+  headers?: Readonly<Record<string, string>>;
 }
 
 export interface WebDownload {
@@ -277,7 +279,7 @@ async function send(target: Vetted, options: WebDownloadOptions): Promise<{ clie
     const answer = await client.request({
       method: 'GET',
       path: `${url.pathname}${url.search}`,
-      headers: { accept: '*/*', 'accept-encoding': 'identity', 'user-agent': 'vitrine-web-download' },
+      headers: { accept: '*/*', 'accept-encoding': 'identity', 'user-agent': 'vitrine-web-download', ...options.headers },
       signal: options.signal,
     });
     return { client, answer: { statusCode: answer.statusCode, headers: answer.headers, body: answer.body } };

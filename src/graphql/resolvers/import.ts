@@ -4,7 +4,7 @@ import { parseId } from '../../domain/ids';
 import type { ImportMethod, ImportTaskStatus, Resolvers } from '../__generated__/resolvers';
 
 /** Image import: start one, follow its tasks, manage stores (docs/import.md). */
-const METHODS: Record<ImportMethod, PortImportMethod> = { GLANCE_DIRECT: 'glance-direct', WEB_DOWNLOAD: 'web-download', COPY_IMAGE: 'copy-image' };
+const METHODS: Record<ImportMethod, PortImportMethod> = { GLANCE_DIRECT: 'glance-direct', WEB_DOWNLOAD: 'web-download', COPY_IMAGE: 'copy-image', GLANCE_DOWNLOAD: 'glance-download' };
 
 export const importResolvers: Resolvers = {
   Query: {
@@ -24,6 +24,9 @@ export const importResolvers: Resolvers = {
       ctx.backend.importImage(ctx.principal, parseId(id), {
         method: METHODS[input.method],
         uri: input.uri ?? undefined,
+        glanceImageId: input.glanceImageId ?? undefined,
+        glanceRegion: input.glanceRegion ?? undefined,
+        glanceServiceInterface: input.glanceServiceInterface ?? undefined,
         stores: input.stores ?? undefined,
         allStores: input.allStores ?? undefined,
         allStoresMustSucceed: input.allStoresMustSucceed ?? undefined,

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import type { ArtifactBackend, ArtifactView } from '../../backends/port';
+import type { ArtifactBackend, ArtifactView, ImageCachePort } from '../../backends/port';
 import { isUuid } from '../../domain/ids';
 import type { Principal } from '../../domain/policy';
 import { imageNotFound } from './errors';
@@ -17,6 +17,8 @@ export interface FacadeContext {
   /** Import methods advertised (header on create, /v2/info/import); only ones that work. */
   importMethods: readonly string[];
   multistore: boolean;
+  /** The image cache (Glance's cache API); absent when imageCache is not enabled. */
+  imageCache?: ImageCachePort;
 }
 
 /**

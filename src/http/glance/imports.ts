@@ -114,6 +114,14 @@ export function parseImportBody(body: unknown, storeHeader: string | string[] | 
     if (typeof body.method.uri !== 'string') throw badRequest('uri must be a string');
     request.uri = body.method.uri;
   }
+  if (name === 'glance-download') {
+    for (const [key, field] of [['glance_image_id', 'glanceImageId'], ['glance_region', 'glanceRegion'], ['glance_service_interface', 'glanceServiceInterface']] as const) {
+      const value = body.method[key];
+      if (value === undefined) continue;
+      if (typeof value !== 'string') throw badRequest(`'${key}' must be a string`);
+      request[field] = value;
+    }
+  }
   for (const [key, field] of [['all_stores', 'allStores'], ['all_stores_must_succeed', 'allStoresMustSucceed']] as const) {
     const value = body[key];
     if (value === undefined) continue;

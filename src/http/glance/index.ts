@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import type { ArtifactBackend, MetadefCatalog } from '../../backends/port';
+import type { ArtifactBackend, ImageCachePort, MetadefCatalog } from '../../backends/port';
 import type { Authenticate } from '../auth';
 import type { FacadeContext } from './context';
+import { registerCacheRoutes } from './cache';
 import { registerDataRoutes } from './data';
 import { registerDiscoveryRoutes } from './discovery';
 import { notFound } from './errors';
@@ -31,6 +32,8 @@ export interface GlanceFacadeOptions {
   importMethods: readonly string[];
   /** Several named stores: `stores` on images, /v2/info/stores, the multistore API versions. */
   multistore: boolean;
+  /** The image cache behind `/v2/cache`; without it those routes answer 404, as a Glance without a cache. */
+  imageCache?: ImageCachePort;
 }
 
 export async function registerGlanceFacade(app: FastifyInstance, options: GlanceFacadeOptions): Promise<void> {
@@ -41,12 +44,13 @@ export async function registerGlanceFacade(app: FastifyInstance, options: Glance
     paging: options.paging,
     importMethods: options.importMethods,
     multistore: options.multistore,
+    ...(options.imageCache && { imageCache: options.imageCache }),
   };
 
   // Version documents need no token: discovery runs before clients authenticate.
   await app.register(async (root) => {
     setUpScope(root, {});
-    registerVersionRoutes(root, ctx.multistore);
+    registerVersionRoutes(root, ctx.multistore, ctx.imageCache !== undefined);
   });
 
   await app.register(async (v2) => {
@@ -58,5 +62,6 @@ export async function registerGlanceFacade(app: FastifyInstance, options: Glance
     registerDiscoveryRoutes(v2, ctx);
     registerImportRoutes(v2, ctx);
     registerMetadefRoutes(v2, { metadefs: options.metadefs, bodyLimit: ctx.bodyLimit, paging: ctx.paging });
+    registerCacheRoutes(v2, ctx);
   }, { prefix: '/v2' });
 }
