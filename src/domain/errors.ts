@@ -55,6 +55,8 @@ export const ERRORS = {
   IMPORT_FETCH_FAILED: { status: 502, summary: 'Fetching a web-download URL failed: the server answered other than 2xx, could not be reached, stalled, broke the connection, or redirected too often.' },
   STORE_UNKNOWN: { status: 400, summary: 'No blob store has this name (or multiple stores are not enabled).' },
   IMPORT_BUSY: { status: 409, summary: 'Another import of this image is running.' },
+  LOCATION_INVALID: { status: 400, summary: 'An image location is malformed, uses a scheme no store reads, does not answer, or is already on the image; or a replacement drops or changes a URL.' },
+  LOCATION_CONFLICT: { status: 409, summary: 'A location\'s validation data differs from the image\'s checksum or hash, or the image\'s status does not allow this location change.' },
   GONE: { status: 410, summary: 'The artifact or upload disappeared while the request ran (deleted, or swept after a crash).' },
 
   // subscriptions

@@ -17,6 +17,8 @@ export interface FacadeContext {
   /** Import methods advertised (header on create, /v2/info/import); only ones that work. */
   importMethods: readonly string[];
   multistore: boolean;
+  /** images.showLocations: every image shows `locations` (Glance's show_multiple_locations). */
+  showLocations: boolean;
 }
 
 /**

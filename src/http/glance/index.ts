@@ -28,6 +28,8 @@ export interface GlanceFacadeOptions {
   importMethods: readonly string[];
   /** Several named stores: `stores` on images, /v2/info/stores, the multistore API versions. */
   multistore: boolean;
+  /** images.showLocations: `locations` on every image (the backend decides what each caller sees). */
+  showLocations?: boolean;
 }
 
 export async function registerGlanceFacade(app: FastifyInstance, options: GlanceFacadeOptions): Promise<void> {
@@ -38,6 +40,7 @@ export async function registerGlanceFacade(app: FastifyInstance, options: Glance
     paging: options.paging,
     importMethods: options.importMethods,
     multistore: options.multistore,
+    showLocations: options.showLocations ?? false,
   };
 
   // Version documents need no token: discovery runs before clients authenticate.

@@ -196,6 +196,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX ix_tasks_expires ON tasks (expires_at) WHERE expires_at IS NOT NULL;
     `,
   },
+  {
+    id: '0005_blob_locations',
+    sql: `
+      -- Image locations a client set (Glance's show_multiple_locations): a JSON array of
+      -- {url, metadata}. External URLs, and the metadata of stored copies by their URL; the
+      -- copies themselves stay in store/location/copies, which the sweeper reads.
+      ALTER TABLE artifact_blobs ADD COLUMN locations TEXT NOT NULL DEFAULT '[]';
+    `,
+  },
 ];
 
 /** Applies the migrations not yet recorded; returns the ids it applied. */
