@@ -25,6 +25,7 @@ import type { GraphQLContext } from './context';
 import { artifactFields, imageFields, relatedResolvers, typedFieldResolver } from './resolvers/artifact';
 import { dataPlaneResolvers } from './resolvers/dataplane';
 import { importResolvers } from './resolvers/import';
+import { locationResolvers } from './resolvers/location';
 import { mutationResolvers } from './resolvers/mutation';
 import { queryResolvers } from './resolvers/query';
 import * as scalars from './resolvers/scalars';
@@ -98,7 +99,7 @@ type FieldResolvers = Record<string, Resolve | { subscribe: Resolve; resolve?: R
 
 /** Wires resolver maps, scalar implementations and interface type resolution onto the schema. */
 function attachResolvers(schema: GraphQLSchema, types: TypeRegistry): void {
-  const maps: Record<string, FieldResolvers>[] = [queryResolvers, mutationResolvers, importResolvers, relatedResolvers, typeResolvers, subscriptionResolvers, dataPlaneResolvers] as never;
+  const maps: Record<string, FieldResolvers>[] = [queryResolvers, mutationResolvers, importResolvers, locationResolvers, relatedResolvers, typeResolvers, subscriptionResolvers, dataPlaneResolvers] as never;
   for (const map of maps) {
     for (const [typeName, resolvers] of Object.entries(map)) {
       const type = schema.getType(typeName);

@@ -24,6 +24,7 @@ const DATA = Buffer.from('external image data, served over http'.repeat(100));
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 
 let origin: { server: Server; url: (path: string) => string; hits: string[] };
+const flipped = new Set<string>();
 
 beforeAll(async () => {
   const server = createServer((req, res) => {
@@ -31,6 +32,9 @@ beforeAll(async () => {
     if (req.url === '/empty') return void res.writeHead(200, { 'content-length': 0 }).end();
     if (req.url === '/missing') return void res.writeHead(404).end();
     if (req.url?.startsWith('/redirect-private')) return void res.writeHead(302, { location: 'http://10.0.0.1/image' }).end();
+    // Answers the check when the location is added, then redirects to a private address.
+    if (req.url?.startsWith('/flip') && flipped.has(req.url)) return void res.writeHead(302, { location: 'http://169.254.169.254/latest' }).end();
+    if (req.url?.startsWith('/flip')) flipped.add(req.url);
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': DATA.length });
     res.end(req.method === 'HEAD' ? undefined : DATA);
   });
@@ -253,6 +257,60 @@ describe('with images.showLocations and showDirectUrl on', () => {
   });
 });
 
+describe('GraphQL', () => {
+  let app: TestApp;
+  let c: ReturnType<typeof client>;
+  beforeAll(async () => {
+    app = await startTestApp(ON);
+    c = client(app);
+  });
+  afterAll(async () => app?.close());
+
+  const SHOW = 'query($id: ID!) { image(id: $id) { status size locations { url metadata } directUrl } }';
+  const ADD = 'mutation($id: ID!, $input: AddImageLocationInput!) { addImageLocation(id: $id, input: $input) { id status checksum osHashAlgo locations { url metadata } directUrl } }';
+  const REMOVE = 'mutation($id: ID!, $index: Int!) { removeImageLocation(id: $id, index: $index) { locations { url } directUrl } }';
+  const codeOf = (res: Awaited<ReturnType<TestApp['gql']>>) => res.body.errors?.[0]?.extensions?.code;
+
+  it('adds and removes locations with the facade\'s rules and error codes, and shows them to whom the policy lets see them', async () => {
+    const image = await c.create();
+    const first = { url: origin.url('/gql'), metadata: { via: 'graphql' } };
+    const hash = { checksum: 'c'.repeat(32), osHashAlgo: 'sha512', osHashValue: 'd'.repeat(128) };
+    const added = await app.gql(ADD, { id: image.id, input: { ...first, validationData: hash } }, app.tokens.memberA);
+    expect(added.body.errors).toBeUndefined();
+    expect(added.body.data.addImageLocation).toEqual({ id: image.id, status: 'ACTIVE', checksum: hash.checksum, osHashAlgo: 'sha512', locations: [first], directUrl: first.url });
+    const second = { url: origin.url('/gql#2'), position: 0 };
+    expect((await app.gql(ADD, { id: image.id, input: second }, app.tokens.memberA)).body.data.addImageLocation.locations).toEqual([{ url: second.url, metadata: {} }, first]);
+
+    expect(codeOf(await app.gql(ADD, { id: image.id, input: { url: 'gopher://info.cern.ch' } }, app.tokens.memberA))).toBe('LOCATION_INVALID');
+    expect(codeOf(await app.gql(ADD, { id: image.id, input: { url: origin.url('/gql#3'), validationData: { ...hash, checksum: 'e'.repeat(32) } } }, app.tokens.memberA))).toBe('LOCATION_CONFLICT');
+    expect(codeOf(await app.gql(ADD, { id: image.id, input: { url: origin.url('/gql#3') } }, app.tokens.readerA))).toBe('FORBIDDEN');
+    expect(codeOf(await app.gql(REMOVE, { id: image.id, index: 0 }, app.tokens.readerA))).toBe('FORBIDDEN');
+    expect(codeOf(await app.gql(REMOVE, { id: image.id, index: 7 }, app.tokens.memberA))).toBe('LOCATION_INVALID');
+
+    const removed = await app.gql(REMOVE, { id: image.id, index: -1 }, app.tokens.memberA);
+    expect(removed.body.data.removeImageLocation).toEqual({ locations: [{ url: second.url }], directUrl: second.url });
+    expect(codeOf(await app.gql(REMOVE, { id: image.id, index: 0 }, app.tokens.memberA))).toBe('FORBIDDEN');
+
+    // The owning project's reader sees them; another project (the image made public) does not.
+    expect((await app.gql(SHOW, { id: image.id }, app.tokens.readerA)).body.data.image).toMatchObject({ status: 'ACTIVE', size: DATA.length, locations: [{ url: second.url, metadata: {} }], directUrl: second.url });
+    expect((await c.patch(image.id, [{ op: 'replace', path: '/visibility', value: 'public' }], 'admin')).status).toBe(200);
+    expect((await app.gql(SHOW, { id: image.id }, app.tokens.memberB)).body.data.image).toEqual({ status: 'ACTIVE', size: DATA.length, locations: null, directUrl: null });
+  });
+
+  it('answers null locations and FORBIDDEN changes when the switch is off', async () => {
+    const off = await startTestApp({ dataPlane: { allowPrivateUrls: true }, imports: { webDownload: { allowedPorts: [] } } });
+    try {
+      const d = client(off);
+      const image = await d.create();
+      expect(await d.upload(image.id, Buffer.from('x'))).toBe(204);
+      expect((await off.gql(SHOW, { id: image.id }, off.tokens.memberA)).body.data.image).toMatchObject({ locations: null, directUrl: null });
+      expect(codeOf(await off.gql(ADD, { id: image.id, input: { url: origin.url('/off') } }, off.tokens.memberA))).toBe('FORBIDDEN');
+    } finally {
+      await off.close();
+    }
+  });
+});
+
 describe('with the switches off (Glance\'s defaults)', () => {
   let app: TestApp;
   let c: ReturnType<typeof client>;
@@ -320,16 +378,21 @@ describe('policy overrides and the URL filter', () => {
     } finally {
       await strict.close();
     }
-    const app = await startTestApp(ON);
+    // The origin's host trusted by name (allowed_hosts), private addresses otherwise refused:
+    // a redirect elsewhere is checked again, when the location is added and on every download.
+    const trusted = await startTestApp({ images: { showLocations: true }, imports: { webDownload: { allowedPorts: [], allowedHosts: ['127.0.0.1'] } } });
     try {
-      // Loopback allowed, but a redirect to a private address is re-checked: with
-      // allowPrivateUrls the hop is allowed and fails to connect (400 Invalid location).
-      const c = client(app);
+      const c = client(trusted);
       const image = await c.create();
-      const res = await c.addLocation(image.id, { url: origin.url('/redirect-private'), metadata: {} });
-      expect(res.status).toBe(400);
+      const redirected = await c.addLocation(image.id, { url: origin.url('/redirect-private'), metadata: {} });
+      expect(redirected.status).toBe(400);
+      expect(redirected.text).toContain('does not pass filtering');
+      expect((await c.addLocation(image.id, { url: origin.url('/flip'), metadata: {} })).status).toBe(200);
+      const got = await c.download(image.id);
+      expect(got.status).toBe(400);
+      expect(got.bytes.toString()).toContain('does not pass filtering');
     } finally {
-      await app.close();
+      await trusted.close();
     }
   });
 });
