@@ -297,6 +297,19 @@ describe('GraphQL', () => {
     expect((await app.gql(SHOW, { id: image.id }, app.tokens.memberB)).body.data.image).toEqual({ status: 'ACTIVE', size: DATA.length, locations: null, directUrl: null });
   });
 
+  it('keeps location URLs out of blob descriptors: the data plane streams an external image itself', async () => {
+    const image = await c.create();
+    await c.addLocation(image.id, { url: origin.url('/dataplane'), metadata: {} });
+    const res = await app.gql('query($id: ID!) { image(id: $id) { data { url status } } }', { id: image.id }, app.tokens.memberB);
+    expect(res.body.data.image).toBeNull(); // not visible to project-b (shared, not a member)
+    const own = await app.gql('query($id: ID!) { image(id: $id) { data { url status } } }', { id: image.id }, app.tokens.memberA);
+    const { url } = own.body.data.image.data;
+    expect(url).toBe(`/v1/artifacts/${image.id}/blobs/image`);
+    const got = await request(`${app.baseUrl}${url}`, { headers: { authorization: `Bearer ${app.tokens.memberA}` } });
+    expect(got.statusCode).toBe(200);
+    expect(Buffer.from(await got.body.arrayBuffer()).equals(DATA)).toBe(true);
+  });
+
   it('answers null locations and FORBIDDEN changes when the switch is off', async () => {
     const off = await startTestApp({ dataPlane: { allowPrivateUrls: true }, imports: { webDownload: { allowedPorts: [] } } });
     try {

@@ -382,7 +382,8 @@ export class NativeBackend implements ArtifactBackend {
   }
 
   private downloadUrl(b: BlobRecord): string | null {
-    if (b.external) return b.url;
+    // Image locations are shown only to whom getImageLocation allows: the data plane streams them.
+    if (b.external && !b.locations?.length) return b.url;
     const key = b.key ? `/${b.key.split('/').map(encodeURIComponent).join('/')}` : '';
     return `${this.options.blobPathPrefix}/${b.artifactId}/blobs/${b.field}${key}`;
   }

@@ -78,7 +78,8 @@ export class ImageLocations {
   listOf(blob: BlobRecord | undefined): ImageLocationView[] {
     if (!blob || blob.status !== 'active') return [];
     const stored = new Map<string, BlobCopy>();
-    if (!blob.external) for (const copy of copiesOf(blob)) stored.set(this.urlOf(copy), copy);
+    // copiesOf is empty for an external-only blob (no store), whatever its flag says.
+    for (const copy of copiesOf(blob)) stored.set(this.urlOf(copy), copy);
     const out: ImageLocationView[] = [];
     const shown = new Set<string>();
     for (const entry of blob.locations ?? []) {
@@ -182,7 +183,7 @@ export class ImageLocations {
       if (!blob || !Number.isSafeInteger(at) || at < 0 || at >= list.length) fail('LOCATION_INVALID', 'Invalid position for removing a location.');
       const gone = list[at];
       const next = list.filter((_, i) => i !== at);
-      const released = copiesOf(blob).filter((c) => !blob.external && this.urlOf(c) === gone.url);
+      const released = copiesOf(blob).filter((c) => this.urlOf(c) === gone.url);
       try {
         const view = await this.commit(image, blob, next, {}, null);
         // Glance deletes the data of a removed stored location from its store.
@@ -202,7 +203,8 @@ export class ImageLocations {
   private async commit(image: ArtifactRecord, blob: BlobRecord | undefined, list: ImageLocationView[], filled: Record<string, FieldValue>, size: number | null): Promise<ArtifactView> {
     const type = this.o.types.get(image.typeName);
     const byUrl = new Set(list.map((l) => l.url));
-    const kept = blob && !blob.external ? copiesOf(blob).filter((c) => byUrl.has(this.urlOf(c))) : [];
+    const held = blob ? copiesOf(blob) : [];
+    const kept = held.filter((c) => byUrl.has(this.urlOf(c)));
     const externals = list.filter((l) => isExternal(l.url));
     const now = nowIso();
     const base: BlobRecord = blob ?? {
@@ -224,7 +226,7 @@ export class ImageLocations {
     };
     const fields: Record<string, FieldValue> = { ...image.fields, ...filled };
     if ((fields.size === null || fields.size === undefined) && size !== null) fields.size = size;
-    if (blob && !blob.external) fields.stores = [...new Set(kept.map((c) => c.store))].sort();
+    if (held.length > 0) fields.stores = [...new Set(kept.map((c) => c.store))].sort();
     const write = image.status === 'queued'
       ? transitionWrite(type, image, 'location_add', { fields, activatedAt: now })
       : artifactWrite(image, { fields });
