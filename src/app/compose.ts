@@ -273,6 +273,7 @@ function openNativeBackend(name: string, config: Config, shared: SharedParts, pa
       show: config.images.showLocations,
       showDirectUrl: config.images.showDirectUrl,
       policies: policiesOf(config.policy),
+      maxLocations: config.images.maxLocations,
       // Locations go through web-download's URL filter (Glance: validate_external_location).
       open: (url, signal) => fetcher.open(url, Number.MAX_SAFE_INTEGER, signal ?? new AbortController().signal),
     },

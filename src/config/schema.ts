@@ -347,6 +347,8 @@ export const ConfigSchema = strict({
     showLocations: bool().default(false),
     /** `direct_url`: the first location's URL. */
     showDirectUrl: bool().default(false),
+    /** Most locations one image may have (Glance's image_location_quota); -1: no limit. */
+    maxLocations: int(-1).default(10),
   }).prefault({}),
   /** Overrides of the overridable policy rules (src/domain/policy.ts): admin, member or reader. */
   policy: strict(policyShape()).prefault({}),

@@ -380,6 +380,26 @@ describe('policy overrides and the URL filter', () => {
     }
   });
 
+  it('images.maxLocations caps the locations of one image with 413, as Glance\'s image_location_quota', async () => {
+    const app = await startTestApp({ ...ON, images: { ...ON.images, maxLocations: 2 } });
+    try {
+      const c = client(app);
+      const image = await c.create();
+      expect((await c.addLocation(image.id, { url: origin.url('/q1'), metadata: {} })).status).toBe(200);
+      expect((await c.addLocation(image.id, { url: origin.url('/q2'), metadata: {} })).status).toBe(200);
+      const over = await c.addLocation(image.id, { url: origin.url('/q3'), metadata: {} });
+      expect(over.status).toBe(413);
+      expect(over.text).toContain('Attempted: 3, Maximum: 2');
+      const queued = await c.create();
+      const three = ['/r1', '/r2', '/r3'].map((p) => ({ url: origin.url(p), metadata: {} }));
+      expect((await c.patch(queued.id, [{ op: 'replace', path: '/locations', value: three }])).status).toBe(413);
+      expect((await c.patch(queued.id, [{ op: 'replace', path: '/locations', value: three.slice(0, 2) }])).status).toBe(200);
+      expect((await c.show(queued.id))).toMatchObject({ status: 'active', locations: three.slice(0, 2) });
+    } finally {
+      await app.close();
+    }
+  });
+
   it('refuses private and loopback locations unless dataPlane.allowPrivateUrls, and checks every redirect', async () => {
     const strict = await startTestApp({ images: { showLocations: true }, imports: { webDownload: { allowedPorts: [] } } });
     try {

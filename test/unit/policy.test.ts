@@ -54,10 +54,10 @@ describe('policy rules', () => {
 
   it('reads images.* and policy.* from configuration, defaults off and Glance\'s, naming bad keys and values', () => {
     const config = loadConfig({ env: {} });
-    expect(config.images).toEqual({ showLocations: false, showDirectUrl: false });
+    expect(config.images).toEqual({ showLocations: false, showDirectUrl: false, maxLocations: 10 });
     expect(config.policy).toEqual(POLICY_DEFAULTS);
     const set = loadConfig({ env: {}, overrides: { images: { showLocations: true }, policy: { setImageLocation: 'admin' } } });
-    expect(set.images).toEqual({ showLocations: true, showDirectUrl: false });
+    expect(set.images).toEqual({ showLocations: true, showDirectUrl: false, maxLocations: 10 });
     expect(set.policy).toEqual({ ...POLICY_DEFAULTS, setImageLocation: 'admin' });
     expect(problems({ policy: { setImageLocation: 'owner', publicize: 'admin' }, images: { showLocations: 'yes' } })).toEqual([
       expect.stringMatching(/^images\.showLocations: expected true or false/),

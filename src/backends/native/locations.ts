@@ -26,6 +26,8 @@ export interface LocationSettings {
   /** images.showDirectUrl: the first location's URL shown as direct_url. */
   showDirectUrl: boolean;
   policies: Policies;
+  /** Most locations an image may have (Glance's image_location_quota); -1: no limit. */
+  maxLocations: number;
   /**
    * Opens an http(s) URL through the outbound URL filter (web-download's), checked again on
    * every redirect: URL_FORBIDDEN when refused, IMPORT_FETCH_FAILED when it does not answer 2xx.
@@ -129,6 +131,7 @@ export class ImageLocations {
       const position = request.position ?? list.length;
       if (!Number.isSafeInteger(position) || position < 0) fail('LOCATION_INVALID', 'Invalid position for adding a location.');
       const entry = entryOf(request);
+      this.checkQuota(list.length + 1);
       if (list.some((l) => sameLocation(l, entry))) fail('LOCATION_INVALID', `The location ${entry.url} already exists`);
       const size = await this.probe(entry.url);
       // As Python's list.insert: a position past the end appends.
@@ -151,6 +154,7 @@ export class ImageLocations {
       const blob = await this.imageBlobOf(image.id);
       const list = this.listOf(blob);
       const entries = requested.map(entryOf);
+      this.checkQuota(entries.length);
       const before = list.map((l) => l.url).sort();
       const after = entries.map((l) => l.url).sort();
       const sameUrls = before.length === after.length && before.every((u, i) => u === after[i]);
@@ -236,6 +240,12 @@ export class ImageLocations {
   }
 
   // ---- helpers -------------------------------------------------------------------------
+
+  /** Glance's ImageLocationLimitExceeded (413). */
+  private checkQuota(attempted: number): void {
+    const maximum = this.o.settings.maxLocations;
+    if (maximum >= 0 && attempted > maximum) fail('QUOTA_EXCEEDED', `The limit has been exceeded on the number of allowed image locations. Attempted: ${attempted}, Maximum: ${maximum}`, { maximum });
+  }
 
   private requireShown(verb: 'add' | 'update' | 'remove'): void {
     if (!this.o.settings.show) fail('FORBIDDEN', `It's not allowed to ${verb} locations if locations are invisible.`);
