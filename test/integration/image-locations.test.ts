@@ -102,6 +102,15 @@ describe('with images.showLocations and showDirectUrl on', () => {
     expect(list.body.images.find((i: any) => i.id === image.id).locations).toEqual(shown.locations);
   });
 
+  it('serves Glance 25.1\'s location schema, validation_data write-only', async () => {
+    const schema = (await c.call('GET', '/v2/schemas/image')).body;
+    expect(schema.properties.locations.items.required).toEqual(['url', 'metadata']);
+    expect(schema.properties.locations.items.properties.validation_data).toMatchObject({
+      type: 'object', writeOnly: true, additionalProperties: false, required: ['os_hash_algo', 'os_hash_value'],
+      properties: { checksum: { type: 'string', minLength: 32, maxLength: 32 }, os_hash_algo: { type: 'string', maxLength: 64 }, os_hash_value: { type: 'string', maxLength: 128 } },
+    });
+  });
+
   it('activates a queued image with its first location, without hashing; learns the size; keeps the order', async () => {
     const image = await c.create();
     const first = { url: origin.url('/image.raw'), metadata: { foo: 'bar' } };
