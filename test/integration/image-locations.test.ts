@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Client as PgClient } from 'pg';
 import { request } from 'undici';
 import { startTestApp, type HttpResult, type TestApp } from '../helpers/app';
 
@@ -439,25 +440,50 @@ describe('policy overrides and the URL filter', () => {
   });
 });
 
-describe('persistence', () => {
+const POSTGRES_URL = process.env.VITRINE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+async function postgres(sql: string): Promise<void> {
+  const client = new PgClient({ connectionString: POSTGRES_URL });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+describe.each(['sqlite', 'postgres'] as const)('persistence (%s)', (driver) => {
+  const schema = `vitrine_locations_${randomBytes(5).toString('hex')}`;
+  beforeAll(async () => {
+    if (driver === 'postgres') await postgres(`CREATE SCHEMA ${schema}`);
+  });
+  afterAll(async () => {
+    if (driver === 'postgres') await postgres(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  });
+
   it('keeps locations across a restart, and the start-up sweep keeps the bytes they reference', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'vitrine-locations-'));
+    const config = { ...ON, ...(driver === 'postgres' && { database: { url: POSTGRES_URL, schema } }) };
     try {
-      let app = await startTestApp(ON, { dataDir });
+      let app = await startTestApp(config, { dataDir });
       let c = client(app);
       const image = await c.create();
       expect(await c.upload(image.id, Buffer.from('kept bytes'))).toBe(204);
       await c.addLocation(image.id, { url: origin.url('/kept'), metadata: { k: 'v' } });
       await c.patch(image.id, [{ op: 'replace', path: '/locations', value: [{ url: (await c.show(image.id)).locations[0].url, metadata: { edited: true } }, { url: origin.url('/kept'), metadata: { k: 'v' } }] }]);
+      const external = await c.create();
+      await c.addLocation(external.id, { url: origin.url('/only'), metadata: { n: [1, 2] } });
       const before = (await c.show(image.id)).locations;
       await app.close();
-      app = await startTestApp(ON, { dataDir });
+      app = await startTestApp(config, { dataDir });
       c = client(app);
       try {
         expect((await c.show(image.id)).locations).toEqual(before);
         expect(before[0].metadata).toEqual({ edited: true });
         expect(existsSync(fileURLToPath(before[0].url))).toBe(true);
         expect((await c.download(image.id)).bytes.toString()).toBe('kept bytes');
+        expect((await c.show(external.id)).locations).toEqual([{ url: origin.url('/only'), metadata: { n: [1, 2] } }]);
+        expect((await c.download(external.id)).bytes.equals(DATA)).toBe(true);
       } finally {
         // The client has every byte (Content-Length) a moment before the server ends the
         // response; closing in between leaves a keep-alive socket that app.close() waits

@@ -70,7 +70,8 @@ export function registerImageRoutes(scope: FastifyInstance, ctx: FacadeContext):
       // Location operations answer to their own policies (the backend's), as in Glance.
       const locationOps = operations.filter((o) => o.property === 'locations');
       if (locationOps.length < operations.length || operations.length === 0) requireWrite(principal, current, 'change this image');
-      const shown = toGlanceImage(current, ctx);
+      // What the patch is judged against: the image without its locations (applied apart).
+      const shown = toGlanceImage(current, { multistore: ctx.multistore });
       const { change, visibility } = patchToChange(shown, applyPatch(shown, operations, { isAdmin: isAdmin(principal) }));
       // Checked before anything is written, so a refused visibility leaves no half-applied patch.
       if (visibility) requireVisibilityChange(principal, 'image', current, visibility);
