@@ -19,7 +19,7 @@ import type { Config, GlanceBackendConfig, ImageCacheConfig, TokenConfig } from 
 import { TypeRegistry, type TypeSpec } from '../domain/builtin-types';
 import { fail } from '../domain/errors';
 import type { PageLimits } from '../domain/paging';
-import type { Principal } from '../domain/policy';
+import { policiesOf, type Principal } from '../domain/policy';
 import type { BrokerBusOptions } from '../events/broker';
 import { MemoryEventBus } from '../events/memory';
 import { NatsEventBus } from '../events/nats';
@@ -168,7 +168,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       ...(imageCache && { imageCache: imageCache.cache }),
     });
     await registerDataPlane(server, { backend, authenticate, signer: urlSigner, prefix: DATA_PLANE_PREFIX });
-    await registerGlanceFacade(server, { backend, metadefs, authenticate, bodyLimitBytes: config.http.bodyLimitBytes, paging: config.paging, importMethods: config.imports.methods, multistore: config.blobs.multistore, ...(imageCache && { imageCache: imageCache.cache }) });
+    await registerGlanceFacade(server, { backend, metadefs, authenticate, bodyLimitBytes: config.http.bodyLimitBytes, paging: config.paging, importMethods: config.imports.methods, multistore: config.blobs.multistore, showLocations: config.images.showLocations, ...(imageCache && { imageCache: imageCache.cache }) });
     sweepTimer = setInterval(() => {
       backend.sweepBlobs({ exclusive: false }).catch((err: unknown) => logger.warn({ err }, 'blob sweep failed'));
     }, config.dataPlane.sweepIntervalSeconds * 1000);
@@ -276,6 +276,7 @@ async function openBackends(config: Config, shared: SharedParts, extra: AppOptio
 
 function openNativeBackend(name: string, config: Config, shared: SharedParts, parts: BackendParts): NativeBackend {
   const { logger } = shared;
+  const fetcher = webFetcher(webDownloadOptions(config));
   return new NativeBackend({
     name,
     types: parts.types,
@@ -292,7 +293,15 @@ function openNativeBackend(name: string, config: Config, shared: SharedParts, pa
       allowPrivateUrls: config.dataPlane.allowPrivateUrls,
       log: (message, err) => logger.warn({ err }, message),
     },
-    imports: { settings: importSettings(config), fetcher: webFetcher(webDownloadOptions(config)), glance: glanceSource(glanceSourceOptions(config)) },
+    imports: { settings: importSettings(config), fetcher, glance: glanceSource(glanceSourceOptions(config)) },
+    locations: {
+      show: config.images.showLocations,
+      showDirectUrl: config.images.showDirectUrl,
+      policies: policiesOf(config.policy),
+      maxLocations: config.images.maxLocations,
+      // Locations go through web-download's URL filter (Glance: validate_external_location).
+      open: (url, signal) => fetcher.open(url, Number.MAX_SAFE_INTEGER, signal ?? new AbortController().signal),
+    },
     log: (message, err) => logger.error({ err }, message),
     ...(parts.lookup && { lookup: parts.lookup }),
   });

@@ -139,7 +139,17 @@ export interface ByteSpan {
 /** A downloadable blob: stored bytes to stream, or an external URL to redirect to. */
 export type BlobContent =
   | { kind: 'stored'; artifact: ArtifactView; blob: BlobView & { size: number }; read(span?: ByteSpan): Promise<Readable> }
-  | { kind: 'external'; artifact: ArtifactView; blob: BlobView; url: string };
+  | {
+      kind: 'external';
+      artifact: ArtifactView;
+      blob: BlobView;
+      url: string;
+      /**
+       * Images whose data is only at external locations: the bytes streamed through
+       * Vitrine (Glance's http store), each URL and redirect behind the URL filter.
+       */
+      open?(): Promise<{ body: Readable; size: number | null }>;
+    };
 
 export interface ExternalBlobRequest {
   url: string;
@@ -185,6 +195,34 @@ export interface StoreView {
   description: string | null;
   isDefault: boolean;
   readOnly: boolean;
+}
+
+/** One entry of an image's `locations` (Glance's show_multiple_locations), in order. */
+export interface ImageLocationView {
+  url: string;
+  metadata: Record<string, unknown>;
+}
+
+/** What an image shows of its locations: each null when not shown (switched off, or the policy refuses the caller). */
+export interface ImageLocationsView {
+  locations: ImageLocationView[] | null;
+  /** The first location's URL (Glance's direct_url), when direct URLs are shown and there is one. */
+  directUrl: string | null;
+}
+
+/** Glance's `validation_data` of a new location: fills in an image's checksum and hash, or must match them. */
+export interface LocationValidationData {
+  checksum?: string;
+  os_hash_algo: string;
+  os_hash_value: string;
+}
+
+export interface AddLocationRequest {
+  url: string;
+  metadata: Record<string, unknown>;
+  validationData?: LocationValidationData;
+  /** Where to insert it (0 is first; past the end appends); appended when omitted. */
+  position?: number;
 }
 
 export type StatusAction = Extract<LifecycleAction, 'activate' | 'deactivate' | 'reactivate'>;
@@ -257,6 +295,19 @@ export interface ArtifactBackend {
   getTask(principal: Principal, taskId: string): Promise<TaskView>;
   /** Removes an active image's data from one store (`DELETE /v2/stores/{store}/{id}`); refused for its last store. */
   deleteFromStore(principal: Principal, imageId: string, store: string): Promise<ArtifactView>;
+
+  /**
+   * Image locations, one entry per id in order (ids of images the caller could read):
+   * nulls where they are not shown (switched off, not an image, a backend that does not
+   * manage them, or the `getImageLocation` policy refuses the principal).
+   */
+  locationsOf(principal: Principal, ids: readonly string[]): Promise<ImageLocationsView[]>;
+  /** Adds a location (queued → active for the first one, without hashing); FORBIDDEN when locations are off. */
+  addImageLocation(principal: Principal, imageId: string, request: AddLocationRequest): Promise<ArtifactView>;
+  /** Replaces the list: the same URLs (metadata may change); LOCATION_INVALID when a URL goes or changes. */
+  replaceImageLocations(principal: Principal, imageId: string, locations: readonly AddLocationRequest[]): Promise<ArtifactView>;
+  /** Removes the location at `index` (-1: the last one); FORBIDDEN for the only one. Removing a stored copy deletes its bytes. */
+  removeImageLocation(principal: Principal, imageId: string, index: number): Promise<ArtifactView>;
 
   usage(principal: Principal, projectId?: string): Promise<UsageView>;
   setQuotas(principal: Principal, projectId: string, quotas: { name: string; value: number }[]): Promise<UsageView>;

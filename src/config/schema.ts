@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { z } from 'zod';
-import { ROLES } from '../domain/policy';
+import { POLICY_DEFAULTS, POLICY_RULES, ROLES, type PolicyName } from '../domain/policy';
 
 /**
  * The one configuration schema. Every default lives here. Each leaf carries its own
@@ -360,6 +360,17 @@ export const ConfigSchema = strict({
     /** The prefetcher runs this long after an image is queued (Glance: a periodic job, every 5 minutes by default). */
     prefetchDelayMs: int(0).default(1000),
   }).prefault({}),
+  /** What image JSON shows (Glance's show_multiple_locations and show_image_direct_url; docs/glance-compat.md). */
+  images: strict({
+    /** `locations` on images, and adding, replacing and removing them (off: 403, as Glance). */
+    showLocations: bool().default(false),
+    /** `direct_url`: the first location's URL. */
+    showDirectUrl: bool().default(false),
+    /** Most locations one image may have (Glance's image_location_quota); -1: no limit. */
+    maxLocations: int(-1).default(10),
+  }).prefault({}),
+  /** Overrides of the overridable policy rules (src/domain/policy.ts): admin, member or reader. */
+  policy: strict(policyShape()).prefault({}),
   /** The blob data plane (docs/dataplane.md). */
   dataPlane: strict({
     /** Let external blob URLs point to private, loopback or link-local addresses (SSRF guard off). */
@@ -385,6 +396,12 @@ export const ConfigSchema = strict({
     graphql: { ...c.graphql, introspection: c.graphql.introspection ?? development, explorer: c.graphql.explorer ?? development },
   };
 });
+
+/** One optional key per overridable rule, defaulting to Glance's default. */
+function policyShape() {
+  const names = Object.keys(POLICY_DEFAULTS) as PolicyName[];
+  return Object.fromEntries(names.map((name) => [name, oneOf(POLICY_RULES).default(POLICY_DEFAULTS[name])])) as Record<PolicyName, z.ZodDefault<z.ZodEnum<{ [K in (typeof POLICY_RULES)[number]]: K }>>>;
+}
 
 /**
  * SQLite keeps exactly `{ driver, path }`; PostgreSQL adds its connection settings. `path`

@@ -61,6 +61,15 @@ export interface BlobCopy {
   location: string;
 }
 
+/**
+ * An image location as a client set it (Glance's `locations` entries): an external URL the
+ * image's data is read from, or, for a stored copy, the metadata shown with its URL.
+ */
+export interface BlobLocation {
+  url: string;
+  metadata: Record<string, unknown>;
+}
+
 export type TaskStatus = 'pending' | 'processing' | 'success' | 'failure';
 
 /**
@@ -108,6 +117,11 @@ export interface BlobRecord {
   location: string | null;
   /** Further copies of the same bytes in other stores (images in several stores); usually empty. */
   copies: BlobCopy[];
+  /**
+   * Image locations set by clients (absent when none): external URLs in order, and the
+   * metadata of stored copies keyed by their URL. Stored copies stay in store/location/copies.
+   */
+  locations?: BlobLocation[];
   createdAt: string;
   updatedAt: string;
 }

@@ -62,6 +62,8 @@ export const ERRORS = {
   STORE_UNKNOWN: { status: 400, summary: 'No blob store has this name (or multiple stores are not enabled).' },
   IMPORT_BUSY: { status: 409, summary: 'Another import of this image is running.' },
   CACHE_DISABLED: { status: 404, summary: 'The image cache is not enabled on this instance (imageCache.enabled).' },
+  LOCATION_INVALID: { status: 400, summary: 'An image location is malformed, uses a scheme no store reads, does not answer, or is already on the image; or a replacement drops or changes a URL.' },
+  LOCATION_CONFLICT: { status: 409, summary: 'A location\'s validation data differs from the image\'s checksum or hash, or the image\'s status does not allow this location change.' },
   GONE: { status: 410, summary: 'The artifact or upload disappeared while the request ran (deleted, or swept after a crash).' },
 
   // subscriptions

@@ -6,8 +6,9 @@ import type { ArtifactRecord, FieldValue, ImageStatus, Visibility } from './arti
  * `toGlanceImage`; the Glance backend proxy reads Glance's answers with `fromGlanceImage`.
  *
  * Lossy corners, on purpose: Glance's `name: null` is stored as '' (Vitrine names are
- * strings) and shown as null again; locations and direct_url are never shown (Glance's
- * defaults, show_multiple_locations = show_image_direct_url = false).
+ * strings) and shown as null again. `locations` and `direct_url` are shown only as the
+ * caller passes them (images.showLocations / showDirectUrl, Glance's
+ * show_multiple_locations / show_image_direct_url), and never read back.
  */
 export const IMAGE_TYPE = 'images';
 
@@ -37,6 +38,10 @@ export type GlanceImage = Record<string, unknown>;
 export interface GlanceImageOptions {
   /** Show `stores` (only a multi-store Glance does). */
   multistore?: boolean;
+  /** Show `locations` (Glance's show_multiple_locations): `[]` when the caller may not see them. */
+  showLocations?: boolean;
+  /** The image's locations and direct URL as the backend gives them to this caller. */
+  locations?: { locations: { url: string; metadata: Record<string, unknown> }[] | null; directUrl: string | null };
 }
 
 export function imageHref(id: string, sub?: 'file'): string {
@@ -60,6 +65,8 @@ export function toGlanceImage(record: ArtifactRecord, options: GlanceImageOption
   out.visibility = record.visibility;
   out.owner = record.owner;
   for (const field of IMAGE_FIELDS) out[field] = fieldOf(record, field);
+  if (options.showLocations) out.locations = (options.locations?.locations ?? []).map((l) => ({ url: l.url, metadata: l.metadata }));
+  if (options.locations?.directUrl) out.direct_url = options.locations.directUrl;
   out.tags = [...record.tags];
   out.created_at = glanceTime(record.createdAt);
   out.updated_at = glanceTime(record.updatedAt);

@@ -11,7 +11,8 @@ export type LifecycleAction =
   | 'activate' | 'deactivate' | 'reactivate' | 'delete'
   | 'upload_start' | 'upload_done' | 'upload_failed'
   | 'stage_start' | 'stage_failed'
-  | 'import_start' | 'import_done' | 'import_failed';
+  | 'import_start' | 'import_done' | 'import_failed'
+  | 'location_add';
 
 interface Transition {
   lifecycle: Lifecycle;
@@ -30,6 +31,8 @@ export const TRANSITIONS: readonly Transition[] = Object.freeze([
   { lifecycle: 'image', action: 'import_start', from: ['queued', 'uploading'], to: 'importing' },
   { lifecycle: 'image', action: 'import_done', from: ['importing'], to: 'active' },
   { lifecycle: 'image', action: 'import_failed', from: ['importing'], to: 'queued' },
+  // The first location a client adds (show_multiple_locations): active without data or hashing.
+  { lifecycle: 'image', action: 'location_add', from: ['queued'], to: 'active' },
   { lifecycle: 'image', action: 'deactivate', from: ['active'], to: 'deactivated' },
   { lifecycle: 'image', action: 'reactivate', from: ['deactivated'], to: 'active' },
   { lifecycle: 'image', action: 'delete', from: ['queued', 'saving', 'uploading', 'importing', 'active', 'deactivated', 'killed', 'pending_delete'], to: 'deleted' },

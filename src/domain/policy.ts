@@ -76,3 +76,45 @@ export function requireMemberStatusChange(p: Principal, member: string): void {
   if (p.projectId !== member) fail('FORBIDDEN', 'only the member project may accept or reject a share');
   if (!canWriteOwnProject(p)) fail('FORBIDDEN', 'the reader role may not accept or reject a share');
 }
+
+/**
+ * Rules an operator may override (Glance's policy.yaml, reduced to the choices that make
+ * sense here): each names who may act on an artifact besides admins. `admin`: admins only;
+ * `member`: admins and members of the owning project; `reader`: admins and anyone of the
+ * owning project. More rules join by adding a name and its Glance default to POLICY_DEFAULTS.
+ */
+export const POLICY_RULES = ['admin', 'member', 'reader'] as const;
+export type PolicyRule = (typeof POLICY_RULES)[number];
+
+/** Glance 25.1's defaults (enforce_new_defaults = False, which lets the owner's members delete locations). */
+export const POLICY_DEFAULTS = {
+  getImageLocation: 'reader',
+  setImageLocation: 'member',
+  deleteImageLocation: 'member',
+} as const satisfies Record<string, PolicyRule>;
+export type PolicyName = keyof typeof POLICY_DEFAULTS;
+export type Policies = Readonly<Record<PolicyName, PolicyRule>>;
+
+/** The defaults with the configured overrides applied. */
+export function policiesOf(overrides: Partial<Record<PolicyName, PolicyRule>> = {}): Policies {
+  return Object.freeze({ ...POLICY_DEFAULTS, ...overrides });
+}
+
+/** Whether `rule` lets the principal act on an artifact of `owner`. */
+export function allows(rule: PolicyRule, p: Principal, owner: string): boolean {
+  if (isAdmin(p)) return true;
+  if (rule === 'admin' || owner !== p.projectId) return false;
+  return rule === 'reader' || canWriteOwnProject(p);
+}
+
+const POLICY_WORDS: Record<PolicyRule, string> = {
+  admin: 'only an admin',
+  member: 'only an admin or a member of the owning project',
+  reader: 'only an admin or the owning project',
+};
+
+/** FORBIDDEN unless the named rule allows it; the message names who may. */
+export function requirePolicy(policies: Policies, name: PolicyName, p: Principal, a: Pick<ArtifactRecord, 'owner'>, what: string): void {
+  const rule = policies[name];
+  if (!allows(rule, p, a.owner)) fail('FORBIDDEN', `${POLICY_WORDS[rule]} may ${what} (policy ${name})`);
+}

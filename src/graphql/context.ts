@@ -2,7 +2,7 @@ import DataLoader from 'dataloader';
 import type { GraphQLFormattedError } from 'graphql';
 import type { LinkRecord, MemberRecord } from '../domain/artifact';
 import type { Principal } from '../domain/policy';
-import type { ArtifactBackend, ArtifactView, BlobView, ImageCachePort, MetadefCatalog } from '../backends/port';
+import type { ArtifactBackend, ArtifactView, BlobView, ImageCachePort, ImageLocationsView, MetadefCatalog } from '../backends/port';
 import type { UrlSigner } from '../http/dataplane/signing';
 
 /**
@@ -15,6 +15,7 @@ export interface Loaders {
   members: DataLoader<string, MemberRecord[]>;
   links: DataLoader<string, LinkRecord[]>;
   blobs: DataLoader<string, BlobView[]>;
+  locations: DataLoader<string, ImageLocationsView>;
 }
 
 export interface GraphQLContext {
@@ -41,6 +42,7 @@ export function createLoaders(principal: Principal, backend: ArtifactBackend): L
     members: new DataLoader((ids) => backend.membersOf(principal, ids)),
     links: new DataLoader((ids) => backend.linksOf(principal, ids)),
     blobs: new DataLoader((ids) => backend.blobsOf(principal, ids)),
+    locations: new DataLoader((ids) => backend.locationsOf(principal, ids)),
   };
 }
 

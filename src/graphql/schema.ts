@@ -26,6 +26,7 @@ import { artifactFields, imageFields, relatedResolvers, typedFieldResolver } fro
 import { cacheResolvers } from './resolvers/cache';
 import { dataPlaneResolvers } from './resolvers/dataplane';
 import { importResolvers } from './resolvers/import';
+import { locationResolvers } from './resolvers/location';
 import { metadefResolvers } from './resolvers/metadefs';
 import { mutationResolvers } from './resolvers/mutation';
 import { queryResolvers } from './resolvers/query';
@@ -100,7 +101,7 @@ type FieldResolvers = Record<string, Resolve | { subscribe: Resolve; resolve?: R
 
 /** Wires resolver maps, scalar implementations and interface type resolution onto the schema. */
 function attachResolvers(schema: GraphQLSchema, types: TypeRegistry): void {
-  const maps: Record<string, FieldResolvers>[] = [queryResolvers, mutationResolvers, importResolvers, metadefResolvers, relatedResolvers, typeResolvers, subscriptionResolvers, dataPlaneResolvers, cacheResolvers] as never;
+  const maps: Record<string, FieldResolvers>[] = [queryResolvers, mutationResolvers, importResolvers, locationResolvers, metadefResolvers, relatedResolvers, typeResolvers, subscriptionResolvers, dataPlaneResolvers, cacheResolvers] as never;
   for (const map of maps) {
     for (const [typeName, resolvers] of Object.entries(map)) {
       const type = schema.getType(typeName);

@@ -1,4 +1,4 @@
-import type { ArtifactRecord, BlobCopy, BlobRecord, FieldValue, LinkRecord, MemberRecord, Scalar, TaskRecord } from '../../src/domain/artifact';
+import type { ArtifactRecord, BlobCopy, BlobLocation, BlobRecord, FieldValue, LinkRecord, MemberRecord, Scalar, TaskRecord } from '../../src/domain/artifact';
 import { VitrineError, type ErrorCode } from '../../src/domain/errors';
 import type { MetadefKind, MetadefRecord } from '../../src/domain/metadefs';
 import { encodeVersion } from '../../src/domain/semver';
@@ -660,6 +660,46 @@ export function metadataStoreContract(
         await store.putBlob({ ...multi, copies: [] }, write(bumped(lastA, lastA.revision + 1), lastA.revision));
         expect(await store.referencedLocations('s3', ['c1', 'p2'])).toEqual(new Set(['p2']));
         expect(await store.referencedLocations('file', ['p1', 'c2'])).toEqual(new Set(['p1']));
+      });
+    });
+
+    describe('blob locations', () => {
+      const locations: BlobLocation[] = [
+        { url: 'file:///var/lib/vitrine/blobs/ab/1', metadata: { store: 'fs', nested: { n: 1, list: [1, 'two', null] } } },
+        { url: 'https://mirror.example/image.raw#new', metadata: {} },
+      ];
+
+      it('round-trips locations in order through putBlob, getBlobs, deleteBlob and deleteArtifact; a blob without any reads back without the key', async () => {
+        const a = artifact(1, { typeName: 'images', status: 'queued' });
+        await insert(a);
+        const external = { ...blob(a.id, 'image', '', 10), external: true, url: locations[1].url, store: null, location: null, locations: [locations[1]] };
+        await store.putBlob(external, write(bumped(a, 2), 1));
+        expect(await store.getBlobs([a.id])).toEqual([[external]]);
+
+        // An upsert replaces the list (reordered, metadata changed) with the new blob's.
+        const both = { ...blob(a.id, 'image', '', 10), locations: [locations[1], locations[0]] };
+        expect((await store.putBlob(both, write(bumped(a, 3), 2))).replaced).toEqual(external);
+        const [[read]] = await store.getBlobs([a.id]);
+        expect(read.locations).toEqual([locations[1], locations[0]]);
+
+        // A completed upload writes a blob without locations: the list goes.
+        await store.beginUpload(upload(a, 'u1', 5), {});
+        const uploaded = blob(a.id, 'image', '', 5);
+        expect((await store.completeUpload('u1', uploaded, write(bumped(a, 4), 3))).replaced).toEqual(both);
+        const [[plain]] = await store.getBlobs([a.id]);
+        expect(plain).toEqual(uploaded);
+        expect(plain).not.toHaveProperty('locations');
+
+        const last = await putBlobs(bumped(a, 4), [{ ...uploaded, locations }]);
+        const deleted = await store.deleteArtifact(a.id, last.revision, eventFor('deleted', last));
+        expect(deleted.blobs).toEqual([{ ...uploaded, locations }]);
+      });
+
+      it('keeps the bytes of a blob that also has external locations referenced', async () => {
+        const a = artifact(1, { typeName: 'images' });
+        await insert(a);
+        await putBlobs(a, [{ ...blob(a.id, 'image', '', 1), store: 'file', location: 'kept', locations }]);
+        expect(await store.referencedLocations('file', ['kept', 'orphan'])).toEqual(new Set(['kept']));
       });
     });
 

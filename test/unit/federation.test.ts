@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -344,5 +344,16 @@ describe('merged listings over three native backends', () => {
     await fed.delete(ADMIN, byDefault.id);
     expect(await fed.getMany(ADMIN, [made.id, byDefault.id])).toEqual([null, null]);
     await expectCode(fed.delete(ADMIN, made.id), 'NOT_FOUND');
+  });
+
+  it('asks each image\'s backend for its locations, in input order, and routes location changes to it', async () => {
+    const [inA, inB] = ['a', 'b'].map((name) => ids.find((id) => home.get(id) === name)!);
+    // These members have no blob stores, hence no locations: shown as none, changes refused by the owner.
+    const hidden = { locations: null, directUrl: null };
+    expect(await fed.locationsOf(ADMIN, [inB, inA, inB])).toEqual([hidden, hidden, hidden]);
+    await expectCode(fed.addImageLocation(ADMIN, inB, { url: 'https://example.com/x', metadata: {} }), 'FORBIDDEN');
+    await expectCode(fed.replaceImageLocations(ADMIN, inA, [{ url: 'https://example.com/x', metadata: {} }]), 'FORBIDDEN');
+    await expectCode(fed.removeImageLocation(ADMIN, inA, 0), 'FORBIDDEN');
+    await expectCode(fed.removeImageLocation(ADMIN, randomUUID(), 0), 'NOT_FOUND');
   });
 });

@@ -6,6 +6,7 @@ import { parseId } from '../../domain/ids';
 import { pageShape, type PageLimits } from '../../domain/paging';
 import type { Principal } from '../../domain/policy';
 import type {
+  AddLocationRequest,
   ArtifactBackend,
   ArtifactPage,
   ArtifactView,
@@ -15,6 +16,7 @@ import type {
   BlobView,
   CreateRequest,
   ExternalBlobRequest,
+  ImageLocationsView,
   ImportRequest,
   ListRequest,
   Lookup,
@@ -153,29 +155,29 @@ export class FederatedBackend implements ArtifactBackend {
   }
 
   async linksOf(principal: Principal, ids: readonly string[]): Promise<LinkRecord[][]> {
-    return this.related(principal, ids, (b, some) => b.linksOf(principal, some));
+    return this.related(principal, ids, (b, some) => b.linksOf(principal, some), () => []);
   }
 
   async membersOf(principal: Principal, ids: readonly string[]): Promise<MemberRecord[][]> {
-    return this.related(principal, ids, (b, some) => b.membersOf(principal, some));
+    return this.related(principal, ids, (b, some) => b.membersOf(principal, some), () => []);
   }
 
   async blobsOf(principal: Principal, ids: readonly string[]): Promise<BlobView[][]> {
-    return this.related(principal, ids, (b, some) => b.blobsOf(principal, some));
+    return this.related(principal, ids, (b, some) => b.blobsOf(principal, some), () => []);
   }
 
   /**
    * Related rows of artifacts the caller has just read: each id goes to the member it was
    * found in (remembered from lookups and listings; looked up again when forgotten).
    */
-  private async related<T>(principal: Principal, ids: readonly string[], read: (backend: ArtifactBackend, ids: string[]) => Promise<T[][]>): Promise<T[][]> {
+  private async related<R>(principal: Principal, ids: readonly string[], read: (backend: ArtifactBackend, ids: string[]) => Promise<R[]>, empty: () => R): Promise<R[]> {
     const ranks = ids.map((id) => this.locations.rankOf(id));
     const unknown = ids.flatMap((id, i) => (ranks[i] === undefined ? [i] : []));
     if (unknown.length > 0) {
       const found = await this.resolve(principal, unknown.map((i) => ids[i]));
       unknown.forEach((i, k) => (ranks[i] = found.ranks[k]));
     }
-    const out: T[][] = ids.map(() => []);
+    const out: R[] = ids.map(empty);
     await Promise.all(this.members.map(async ({ backend }, rank) => {
       const mine = ids.flatMap((_, i) => (ranks[i] === rank ? [i] : []));
       if (mine.length === 0) return;
@@ -297,6 +299,22 @@ export class FederatedBackend implements ArtifactBackend {
 
   async deleteFromStore(principal: Principal, imageId: string, store: string): Promise<ArtifactView> {
     return (await this.owner(principal, imageId)).deleteFromStore(principal, imageId, store);
+  }
+
+  async locationsOf(principal: Principal, ids: readonly string[]): Promise<ImageLocationsView[]> {
+    return this.related(principal, ids, (b, some) => b.locationsOf(principal, some), () => ({ locations: null, directUrl: null }));
+  }
+
+  async addImageLocation(principal: Principal, imageId: string, request: AddLocationRequest): Promise<ArtifactView> {
+    return (await this.owner(principal, imageId)).addImageLocation(principal, imageId, request);
+  }
+
+  async replaceImageLocations(principal: Principal, imageId: string, locations: readonly AddLocationRequest[]): Promise<ArtifactView> {
+    return (await this.owner(principal, imageId)).replaceImageLocations(principal, imageId, locations);
+  }
+
+  async removeImageLocation(principal: Principal, imageId: string, index: number): Promise<ArtifactView> {
+    return (await this.owner(principal, imageId)).removeImageLocation(principal, imageId, index);
   }
 
   usage(principal: Principal, projectId?: string): Promise<UsageView> {

@@ -15,7 +15,7 @@ import { requireField, type ArtifactTypeDef } from '../../domain/types';
 import type { EventBus } from '../../events/port';
 import type {
   ArtifactBackend, ArtifactPage, ArtifactView, BlobContent, BlobSweepReport, BlobTarget, BlobView, ByteSpan, CreateRequest, ExternalBlobRequest,
-  ImportRequest, ListRequest, StatusAction, StoreView, TaskView, UpdateRequest, UploadMeta, UploadResult, UsageView,
+  ImageLocationsView, ImportRequest, ListRequest, StatusAction, StoreView, TaskView, UpdateRequest, UploadMeta, UploadResult, UsageView,
 } from '../port';
 import { checkImportUrl, type UrlFilter } from '../native/web-download';
 import { ProgressReporter } from '../common/progress';
@@ -692,6 +692,29 @@ export class GlanceBackend implements ArtifactBackend {
     const id = parseId(imageId);
     await this.client.empty(this.request(principal, 'DELETE', `/v2/stores/${encodeURIComponent(store)}/${id}`), [204]);
     return this.loadImage(principal, id);
+  }
+
+  // ---- locations -----------------------------------------------------------------------
+
+  /** Locations of proxied images are Glance's business: not shown through Vitrine. */
+  async locationsOf(_principal: Principal, ids: readonly string[]): Promise<ImageLocationsView[]> {
+    return ids.map(() => ({ locations: null, directUrl: null }));
+  }
+
+  async addImageLocation(): Promise<ArtifactView> {
+    return this.noLocations();
+  }
+
+  async replaceImageLocations(): Promise<ArtifactView> {
+    return this.noLocations();
+  }
+
+  async removeImageLocation(): Promise<ArtifactView> {
+    return this.noLocations();
+  }
+
+  private noLocations(): never {
+    return fail('FORBIDDEN', `backend ${this.name} (a Glance) does not manage image locations through Vitrine`, { backend: this.name });
   }
 
   // ---- usage and quotas ----------------------------------------------------------------

@@ -14,13 +14,14 @@ import { canonicalVersion } from '../../domain/semver';
 import { isBlobField, type ArtifactTypeDef } from '../../domain/types';
 import type { EventBus } from '../../events/port';
 import type { MetadataStore, NewEvent, StoredEvent } from '../../storage/metadata/port';
-import type { ArtifactBackend, ArtifactPage, ArtifactView, BlobContent, BlobSweepReport, BlobTarget, BlobView, CreateRequest, ExternalBlobRequest, ImportRequest, ListRequest, Lookup, StatusAction, StoreView, TaskView, UpdateRequest, UploadMeta, UploadResult, UsageView } from '../port';
+import type { AddLocationRequest, ArtifactBackend, ArtifactPage, ArtifactView, BlobContent, BlobSweepReport, BlobTarget, BlobView, CreateRequest, ExternalBlobRequest, ImageLocationsView, ImportRequest, ListRequest, Lookup, StatusAction, StoreView, TaskView, UpdateRequest, UploadMeta, UploadResult, UsageView } from '../port';
 import type { Readable } from 'node:stream';
 import { BlobService, type NativeBlobOptions } from './blobs';
 import { effectiveQuotas, quotaLimit, validateQuotas } from './quotas';
 import { BlobSweeper } from './sweeper';
 import type { GlanceSource } from './glance-download';
 import { ImageImports, type ImportSettings, type WebFetcher } from './imports';
+import { ImageLocations, type LocationSettings } from './locations';
 
 export interface NativeBackendOptions {
   name: string;
@@ -36,6 +37,8 @@ export interface NativeBackendOptions {
   onBlobsReleased?: (blobs: BlobRecord[]) => void;
   /** The data plane: where bytes go, how they are hashed, and its limits. */
   blobs?: NativeBlobOptions;
+  /** Image locations (needs `blobs`): Glance's show_multiple_locations and show_image_direct_url, and their policies. */
+  locations?: LocationSettings;
   /** Image import (needs `blobs`): its limits and how web-download sources are fetched. */
   imports?: { settings: ImportSettings; fetcher: WebFetcher; glance?: GlanceSource };
   /** Where problems that must not fail a request go (an event bus that is down after commit). */
@@ -65,6 +68,7 @@ export class NativeBackend implements ArtifactBackend {
   private readonly blobService: BlobService | undefined;
   private readonly sweeper: BlobSweeper | undefined;
   private readonly importService: ImageImports | undefined;
+  private readonly locationService: ImageLocations | undefined;
 
   constructor(private readonly options: NativeBackendOptions) {
     this.name = options.name;
@@ -103,6 +107,21 @@ export class NativeBackend implements ArtifactBackend {
             view: (record) => this.view(record),
             publish: (event) => this.publish(event),
             pendingLocations: blobService.pendingLocations,
+            releaseCopies: (copies) => blobService.releaseCopies(copies),
+          },
+        });
+      }
+      if (options.locations) {
+        const blobService = this.blobService;
+        this.locationService = new ImageLocations({
+          types: this.types,
+          store: this.store,
+          stores: blobs.stores,
+          settings: options.locations,
+          host: {
+            loadVisible: (principal, id) => this.loadVisible(principal, id),
+            view: (record) => this.view(record),
+            publish: (event) => this.publish(event),
             releaseCopies: (copies) => blobService.releaseCopies(copies),
           },
         });
@@ -365,7 +384,8 @@ export class NativeBackend implements ArtifactBackend {
   }
 
   private downloadUrl(b: BlobRecord): string | null {
-    if (b.external) return b.url;
+    // Image locations are shown only to whom getImageLocation allows: the data plane streams them.
+    if (b.external && !b.locations?.length) return b.url;
     const key = b.key ? `/${b.key.split('/').map(encodeURIComponent).join('/')}` : '';
     return `${this.options.blobPathPrefix}/${b.artifactId}/blobs/${b.field}${key}`;
   }
@@ -374,8 +394,16 @@ export class NativeBackend implements ArtifactBackend {
     return this.dataPlane().upload(principal, target, body, meta, signal);
   }
 
-  openBlob(principal: Principal, target: BlobTarget, options?: { redirect?: boolean }): Promise<BlobContent> {
-    return this.dataPlane().open(principal, target, options?.redirect ?? false);
+  async openBlob(principal: Principal, target: BlobTarget, options?: { redirect?: boolean }): Promise<BlobContent> {
+    const content = await this.dataPlane().open(principal, target, options?.redirect ?? false);
+    // An image whose data is only at external locations streams from them through Vitrine
+    // (Glance's http store), behind the URL filter; the data plane may still redirect.
+    const locations = this.locationService;
+    if (content.kind === 'external' && content.blob.external && locations && this.types.find(content.artifact.typeName)?.lifecycle === 'image') {
+      const urls = locations.externalUrls(content.blob);
+      return { ...content, open: () => locations.openExternal(urls) };
+    }
+    return content;
   }
 
   deleteBlob(principal: Principal, target: BlobTarget): Promise<ArtifactView> {
@@ -442,6 +470,29 @@ export class NativeBackend implements ArtifactBackend {
 
   private imports(): ImageImports {
     return this.importService ?? fail('BAD_INPUT', 'image import is not enabled on this backend');
+  }
+
+  // ---- image locations -----------------------------------------------------------------
+
+  async locationsOf(principal: Principal, ids: readonly string[]): Promise<ImageLocationsView[]> {
+    if (!this.locationService) return ids.map(() => ({ locations: null, directUrl: null }));
+    return this.locationService.locationsOf(principal, ids);
+  }
+
+  addImageLocation(principal: Principal, imageId: string, request: AddLocationRequest): Promise<ArtifactView> {
+    return this.locations().add(principal, imageId, request);
+  }
+
+  replaceImageLocations(principal: Principal, imageId: string, locations: readonly AddLocationRequest[]): Promise<ArtifactView> {
+    return this.locations().replace(principal, imageId, locations);
+  }
+
+  removeImageLocation(principal: Principal, imageId: string, index: number): Promise<ArtifactView> {
+    return this.locations().remove(principal, imageId, index);
+  }
+
+  private locations(): ImageLocations {
+    return this.locationService ?? fail('FORBIDDEN', "It's not allowed to change locations if locations are invisible.");
   }
 
   async usage(principal: Principal, projectId?: string): Promise<UsageView> {

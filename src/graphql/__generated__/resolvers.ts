@@ -27,6 +27,15 @@ export type Scalars = {
   SafeInt: { input: number; output: number; }
 };
 
+export type AddImageLocationInput = {
+  metadata?: InputMaybe<Scalars['JSONObject']['input']>;
+  /** Where to insert it (0 is first); appended when omitted. */
+  position?: InputMaybe<Scalars['Int']['input']>;
+  /** An http(s) URL that answers with the data; checked against the outbound URL filter. */
+  url: Scalars['String']['input'];
+  validationData?: InputMaybe<LocationValidationDataInput>;
+};
+
 /** The fields every artifact has, whatever its type. */
 export type Artifact = {
   activatedAt?: Maybe<Scalars['DateTime']['output']>;
@@ -338,10 +347,18 @@ export type Image = Artifact & Node & {
   createdAt: Scalars['DateTime']['output'];
   /** The image data blob, once an upload has started. */
   data?: Maybe<Blob>;
+  /** The first location's URL (Glance's direct_url); null unless images.showDirectUrl is on and the caller may see it. */
+  directUrl?: Maybe<Scalars['String']['output']>;
   diskFormat?: Maybe<Scalars['String']['output']>;
   fields: Scalars['JSONObject']['output'];
   id: Scalars['ID']['output'];
   links: Array<ArtifactLink>;
+  /**
+   * Where the image's data is (Glance's locations): stored copies first as their store's
+   * URL, then external http(s) URLs. Null unless images.showLocations is on and the caller
+   * may see them (policy getImageLocation: admins and the owning project by default).
+   */
+  locations?: Maybe<Array<ImageLocation>>;
   members: Array<Member>;
   /** Disk space (GB) needed to boot. */
   minDisk: Scalars['Int']['output'];
@@ -434,6 +451,14 @@ export type ImageFilter = {
   tags?: InputMaybe<TagsFilter>;
   updatedAt?: InputMaybe<DateTimeFilter>;
   visibility?: InputMaybe<VisibilityFilter>;
+};
+
+/** One place an image's data can be read from. */
+export type ImageLocation = {
+  __typename?: 'ImageLocation';
+  /** Free-form metadata; `store` names the store of a stored copy when multiple stores are enabled. */
+  metadata: Scalars['JSONObject']['output'];
+  url: Scalars['String']['output'];
 };
 
 export type ImportImageInput = {
@@ -532,6 +557,15 @@ export type LinkDefinition = {
   many: Scalars['Boolean']['output'];
   mutable: Scalars['Boolean']['output'];
   name: Scalars['String']['output'];
+};
+
+/** Checksums of the data at a new location: they fill in a queued image's checksum and hash, or must equal the image's. */
+export type LocationValidationDataInput = {
+  /** MD5 hex digest (32 characters). */
+  checksum?: InputMaybe<Scalars['String']['input']>;
+  /** The hashing algorithm (sha512). */
+  osHashAlgo: Scalars['String']['input'];
+  osHashValue: Scalars['String']['input'];
 };
 
 export type Member = {
@@ -664,6 +698,14 @@ export type Mutation = {
   __typename?: 'Mutation';
   /** drafted → active, once every field required on activation is set and required blobs are uploaded. */
   activateArtifact: Artifact;
+  /**
+   * Adds a location to an image (policy setImageLocation): the first one makes a queued image
+   * active without hashing. FORBIDDEN when images.showLocations is off; LOCATION_INVALID for a
+   * URL that is not http(s), does not answer or is already there; URL_FORBIDDEN when the URL
+   * filter refuses it; LOCATION_CONFLICT for validation data that differs from the image's or
+   * an image that is neither queued nor active.
+   */
+  addImageLocation: Image;
   /** Links source to target under a name; single-valued link names replace the previous target. */
   addLink: Artifact;
   /** Shares an artifact with visibility SHARED with another project (status PENDING). */
@@ -705,6 +747,12 @@ export type Mutation = {
   reactivateArtifact: Artifact;
   /** Admins: drop an image from the cache and the queue. */
   removeImageFromCache: ImageCacheState;
+  /**
+   * Removes the location at `index` (0 is first, -1 the last; policy deleteImageLocation).
+   * Removing a stored copy deletes its bytes. FORBIDDEN for the only location;
+   * LOCATION_INVALID for an index out of range; LOCATION_CONFLICT unless the image is active.
+   */
+  removeImageLocation: Image;
   /** Removes the links of that name (only the one to targetId if given). */
   removeLink: Artifact;
   removeMember: Scalars['Boolean']['output'];
@@ -735,6 +783,12 @@ export type Mutation = {
 export type MutationActivateArtifactArgs = {
   id: Scalars['ID']['input'];
   ifRevision?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+export type MutationAddImageLocationArgs = {
+  id: Scalars['ID']['input'];
+  input: AddImageLocationInput;
 };
 
 
@@ -894,6 +948,12 @@ export type MutationReactivateArtifactArgs = {
 
 export type MutationRemoveImageFromCacheArgs = {
   id: Scalars['ID']['input'];
+};
+
+
+export type MutationRemoveImageLocationArgs = {
+  id: Scalars['ID']['input'];
+  index: Scalars['Int']['input'];
 };
 
 
@@ -1445,6 +1505,7 @@ export type ResolversInterfaceTypes<_RefType extends Record<string, unknown>> = 
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
+  AddImageLocationInput: AddImageLocationInput;
   Artifact: ResolverTypeWrapper<ArtifactView>;
   ArtifactConnection: ResolverTypeWrapper<ArtifactPage>;
   ArtifactEdge: ResolverTypeWrapper<Omit<ArtifactEdge, 'node'> & { node: ResolversTypes['Artifact'] }>;
@@ -1479,6 +1540,7 @@ export type ResolversTypes = ResolversObject<{
   ImageConnection: ResolverTypeWrapper<ArtifactPage>;
   ImageEdge: ResolverTypeWrapper<Omit<ImageEdge, 'node'> & { node: ResolversTypes['Image'] }>;
   ImageFilter: ImageFilter;
+  ImageLocation: ResolverTypeWrapper<ImageLocation>;
   ImportImageInput: ImportImageInput;
   ImportMethod: ImportMethod;
   ImportProgress: ResolverTypeWrapper<Omit<ImportProgress, 'image'> & { image?: Maybe<ResolversTypes['Image']> }>;
@@ -1490,6 +1552,7 @@ export type ResolversTypes = ResolversObject<{
   JSONObject: ResolverTypeWrapper<Scalars['JSONObject']['output']>;
   Lifecycle: Lifecycle;
   LinkDefinition: ResolverTypeWrapper<LinkDef>;
+  LocationValidationDataInput: LocationValidationDataInput;
   Member: ResolverTypeWrapper<MemberRecord>;
   MemberStatus: MemberStatus;
   MemberStatusFilter: MemberStatusFilter;
@@ -1535,6 +1598,7 @@ export type ResolversTypes = ResolversObject<{
 
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = ResolversObject<{
+  AddImageLocationInput: AddImageLocationInput;
   Artifact: ArtifactView;
   ArtifactConnection: ArtifactPage;
   ArtifactEdge: Omit<ArtifactEdge, 'node'> & { node: ResolversParentTypes['Artifact'] };
@@ -1562,6 +1626,7 @@ export type ResolversParentTypes = ResolversObject<{
   ImageConnection: ArtifactPage;
   ImageEdge: Omit<ImageEdge, 'node'> & { node: ResolversParentTypes['Image'] };
   ImageFilter: ImageFilter;
+  ImageLocation: ImageLocation;
   ImportImageInput: ImportImageInput;
   ImportProgress: Omit<ImportProgress, 'image'> & { image?: Maybe<ResolversParentTypes['Image']> };
   ImportTask: TaskView;
@@ -1570,6 +1635,7 @@ export type ResolversParentTypes = ResolversObject<{
   JSON: Scalars['JSON']['output'];
   JSONObject: Scalars['JSONObject']['output'];
   LinkDefinition: LinkDef;
+  LocationValidationDataInput: LocationValidationDataInput;
   Member: MemberRecord;
   MetadefAssociationInput: MetadefAssociationInput;
   MetadefNamespace: MetadefNamespaceDetail;
@@ -1719,10 +1785,12 @@ export type ImageResolvers<ContextType = GraphQLContext, ParentType extends Reso
   containerFormat?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   data?: Resolver<Maybe<ResolversTypes['Blob']>, ParentType, ContextType>;
+  directUrl?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   diskFormat?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   fields?: Resolver<ResolversTypes['JSONObject'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   links?: Resolver<Array<ResolversTypes['ArtifactLink']>, ParentType, ContextType, Partial<ImageLinksArgs>>;
+  locations?: Resolver<Maybe<Array<ResolversTypes['ImageLocation']>>, ParentType, ContextType>;
   members?: Resolver<Array<ResolversTypes['Member']>, ParentType, ContextType>;
   minDisk?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   minRam?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -1766,6 +1834,11 @@ export type ImageConnectionResolvers<ContextType = GraphQLContext, ParentType ex
 export type ImageEdgeResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ImageEdge'] = ResolversParentTypes['ImageEdge']> = ResolversObject<{
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   node?: Resolver<ResolversTypes['Image'], ParentType, ContextType>;
+}>;
+
+export type ImageLocationResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ImageLocation'] = ResolversParentTypes['ImageLocation']> = ResolversObject<{
+  metadata?: Resolver<ResolversTypes['JSONObject'], ParentType, ContextType>;
+  url?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 }>;
 
 export type ImportProgressResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ImportProgress'] = ResolversParentTypes['ImportProgress']> = ResolversObject<{
@@ -1880,6 +1953,7 @@ export type MetadefTagResolvers<ContextType = GraphQLContext, ParentType extends
 
 export type MutationResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   activateArtifact?: Resolver<ResolversTypes['Artifact'], ParentType, ContextType, RequireFields<MutationActivateArtifactArgs, 'id'>>;
+  addImageLocation?: Resolver<ResolversTypes['Image'], ParentType, ContextType, RequireFields<MutationAddImageLocationArgs, 'id' | 'input'>>;
   addLink?: Resolver<ResolversTypes['Artifact'], ParentType, ContextType, RequireFields<MutationAddLinkArgs, 'name' | 'sourceId' | 'targetId'>>;
   addMember?: Resolver<ResolversTypes['Member'], ParentType, ContextType, RequireFields<MutationAddMemberArgs, 'artifactId' | 'project'>>;
   addTags?: Resolver<ResolversTypes['Artifact'], ParentType, ContextType, RequireFields<MutationAddTagsArgs, 'id' | 'tags'>>;
@@ -1906,6 +1980,7 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
   queueImageForCache?: Resolver<ResolversTypes['ImageCacheState'], ParentType, ContextType, RequireFields<MutationQueueImageForCacheArgs, 'id'>>;
   reactivateArtifact?: Resolver<ResolversTypes['Artifact'], ParentType, ContextType, RequireFields<MutationReactivateArtifactArgs, 'id'>>;
   removeImageFromCache?: Resolver<ResolversTypes['ImageCacheState'], ParentType, ContextType, RequireFields<MutationRemoveImageFromCacheArgs, 'id'>>;
+  removeImageLocation?: Resolver<ResolversTypes['Image'], ParentType, ContextType, RequireFields<MutationRemoveImageLocationArgs, 'id' | 'index'>>;
   removeLink?: Resolver<ResolversTypes['Artifact'], ParentType, ContextType, RequireFields<MutationRemoveLinkArgs, 'name' | 'sourceId'>>;
   removeMember?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRemoveMemberArgs, 'artifactId' | 'project'>>;
   removeTags?: Resolver<ResolversTypes['Artifact'], ParentType, ContextType, RequireFields<MutationRemoveTagsArgs, 'id' | 'tags'>>;
@@ -2039,6 +2114,7 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   ImageCacheState?: ImageCacheStateResolvers<ContextType>;
   ImageConnection?: ImageConnectionResolvers<ContextType>;
   ImageEdge?: ImageEdgeResolvers<ContextType>;
+  ImageLocation?: ImageLocationResolvers<ContextType>;
   ImportProgress?: ImportProgressResolvers<ContextType>;
   ImportTask?: ImportTaskResolvers<ContextType>;
   JSON?: GraphQLScalarType;

@@ -48,6 +48,8 @@ export const imageFields: Record<string, FieldResolver> = {
   ...artifactFields,
   ...Object.fromEntries(Object.entries(imageOwn).map(([gql, [field, kind]]) => [gql, typedFieldResolver(field, kind)])),
   stores: (a) => (Array.isArray(a.fields.stores) ? [...(a.fields.stores as string[])].sort() : []),
+  locations: async (a, _args, ctx) => (await ctx.loaders.locations.load(a.id)).locations,
+  directUrl: async (a, _args, ctx) => (await ctx.loaders.locations.load(a.id)).directUrl,
 };
 
 export const relatedResolvers: Resolvers = {

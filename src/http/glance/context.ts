@@ -19,6 +19,8 @@ export interface FacadeContext {
   multistore: boolean;
   /** The image cache (Glance's cache API); absent when imageCache is not enabled. */
   imageCache?: ImageCachePort;
+  /** images.showLocations: every image shows `locations` (Glance's show_multiple_locations). */
+  showLocations: boolean;
 }
 
 /**

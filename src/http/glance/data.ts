@@ -94,6 +94,16 @@ async function download(ctx: FacadeContext, request: FastifyRequest, reply: Fast
     if (err.code === 'FORBIDDEN') throw forbidden('The requested image has been deactivated. Image data download is forbidden.');
     throw err;
   }
+  if (content.kind === 'external' && content.open) {
+    // Only at external locations (Glance's http store): streamed from the first one that
+    // answers, whole (ranges are not forwarded), the checksum header only when known.
+    const source = await content.open();
+    reply.code(200).header('content-type', 'application/octet-stream');
+    const checksum = content.artifact.fields.checksum;
+    if (typeof checksum === 'string') reply.header('content-md5', checksum);
+    if (source.size !== null) reply.header('content-length', source.size);
+    return reply.send(source.body);
+  }
   if (content.kind !== 'stored') return reply.code(204).send();
   const { size, md5 } = content.blob;
   const range = glanceRange(request.headers.range, size);

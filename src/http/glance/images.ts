@@ -1,15 +1,15 @@
 import type { FastifyInstance } from 'fastify';
-import type { StatusAction } from '../../backends/port';
+import type { ArtifactView, StatusAction } from '../../backends/port';
 import { VitrineError } from '../../domain/errors';
 import { isUuid } from '../../domain/ids';
-import { isAdmin, requireVisibilityChange, requireWrite } from '../../domain/policy';
+import { isAdmin, requireVisibilityChange, requireWrite, type Principal } from '../../domain/policy';
 import { mediaType, readJson } from './body';
 import { baseUrl, loadImage, param, rawQuery, type FacadeContext } from './context';
 import { parseCreateBody } from './create-body';
 import { badRequest, forbidden, GlanceHttpError, notFound } from './errors';
-import { imageHref, toGlanceImage } from '../../domain/glance-image';
+import { imageHref, toGlanceImage, type GlanceImage } from '../../domain/glance-image';
 import { parseImageListQuery } from './listing';
-import { applyPatch, parsePatch, patchDialect, patchToChange } from './patch';
+import { applyPatch, locationPosition, locationRequest, parsePatch, patchDialect, patchToChange, type PatchOperation } from './patch';
 import { principalOf, resource } from './router';
 
 /** Images: list, create, show, update (JSON patch), delete, de/reactivate, tags. */
@@ -31,7 +31,7 @@ export function registerImageRoutes(scope: FastifyInstance, ctx: FacadeContext):
       // (the operator gets the log line). When every backend fails, list() throws: 503.
       if (page.warnings) request.log.warn({ warnings: page.warnings }, 'Glance facade: image list without the backends that did not answer');
       const body: Record<string, unknown> = {
-        images: page.items.map((item) => toGlanceImage(item, ctx)),
+        images: await render(ctx, principal, page.items),
         first: query.first,
         schema: '/v2/schemas/images',
       };
@@ -51,12 +51,15 @@ export function registerImageRoutes(scope: FastifyInstance, ctx: FacadeContext):
         .header('location', `${baseUrl(request)}${imageHref(image.id)}`)
         // openstacksdk reads the import methods from this header.
         .header('openstack-image-import-methods', ctx.importMethods.join(','))
-        .send(toGlanceImage(image, ctx));
+        .send((await render(ctx, principal, [image]))[0]);
     },
   });
 
   resource(scope, '/images/:imageId', {
-    GET: async (request) => toGlanceImage(await loadImage(ctx, principalOf(request), param(request, 'imageId')), ctx),
+    GET: async (request) => {
+      const principal = principalOf(request);
+      return (await render(ctx, principal, [await loadImage(ctx, principal, param(request, 'imageId'))]))[0];
+    },
 
     PATCH: async (request) => {
       // Glance judges the media type and the operations before it looks the image up.
@@ -64,15 +67,21 @@ export function registerImageRoutes(scope: FastifyInstance, ctx: FacadeContext):
       const operations = parsePatch(await readJson(request, ctx.bodyLimit), dialect, ctx.schemas.image);
       const principal = principalOf(request);
       const current = await loadImage(ctx, principal, param(request, 'imageId'));
-      requireWrite(principal, current, 'change this image');
-      const shown = toGlanceImage(current, ctx);
+      // Location operations answer to their own policies (the backend's), as in Glance.
+      const locationOps = operations.filter((o) => o.property === 'locations');
+      if (locationOps.length < operations.length || operations.length === 0) requireWrite(principal, current, 'change this image');
+      // What the patch is judged against: the image without its locations (applied apart).
+      const shown = toGlanceImage(current, { multistore: ctx.multistore });
       const { change, visibility } = patchToChange(shown, applyPatch(shown, operations, { isAdmin: isAdmin(principal) }));
       // Checked before anything is written, so a refused visibility leaves no half-applied patch.
       if (visibility) requireVisibilityChange(principal, 'image', current, visibility);
       let updated = current;
-      if (Object.keys(change).length > 0) updated = await backend.update(principal, current.id, change, current.revision);
+      // Locations first, in order, each its own write (Glance changes them on the image
+      // as it walks the patch, and a removed stored location's data goes at once).
+      for (const op of locationOps) updated = await applyLocationOperation(ctx, principal, current.id, op);
+      if (Object.keys(change).length > 0) updated = await backend.update(principal, current.id, change, locationOps.length > 0 ? undefined : current.revision);
       if (visibility) updated = await backend.setVisibility(principal, current.id, visibility, updated.revision);
-      return toGlanceImage(updated, ctx);
+      return (await render(ctx, principal, [updated]))[0];
     },
 
     DELETE: async (request, reply) => {
@@ -125,4 +134,24 @@ export function registerImageRoutes(scope: FastifyInstance, ctx: FacadeContext):
       return reply.code(204).send();
     },
   });
+}
+
+/** Images as Glance shows them, with their locations (one backend call for the whole page). */
+async function render(ctx: FacadeContext, principal: Principal, images: readonly ArtifactView[]): Promise<GlanceImage[]> {
+  if (images.length === 0) return [];
+  const locations = await ctx.backend.locationsOf(principal, images.map((i) => i.id));
+  return images.map((image, i) => toGlanceImage(image, { multistore: ctx.multistore, showLocations: ctx.showLocations, locations: locations[i] }));
+}
+
+async function applyLocationOperation(ctx: FacadeContext, principal: Principal, id: string, op: PatchOperation): Promise<ArtifactView> {
+  switch (op.op) {
+    case 'add':
+      return ctx.backend.addImageLocation(principal, id, locationRequest(op.value, locationPosition(op.position, 'add')));
+    case 'replace':
+      // Glance refuses an empty list before anything else, whatever the switch says.
+      if (Array.isArray(op.value) && op.value.length === 0) throw forbidden('Cannot set locations to empty list.');
+      return ctx.backend.replaceImageLocations(principal, id, (op.value as unknown[]).map((v) => locationRequest(v)));
+    case 'remove':
+      return ctx.backend.removeImageLocation(principal, id, locationPosition(op.position, 'remove') ?? -1);
+  }
 }

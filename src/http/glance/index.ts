@@ -34,6 +34,8 @@ export interface GlanceFacadeOptions {
   multistore: boolean;
   /** The image cache behind `/v2/cache`; without it those routes answer 404, as a Glance without a cache. */
   imageCache?: ImageCachePort;
+  /** images.showLocations: `locations` on every image (the backend decides what each caller sees). */
+  showLocations?: boolean;
 }
 
 export async function registerGlanceFacade(app: FastifyInstance, options: GlanceFacadeOptions): Promise<void> {
@@ -45,6 +47,7 @@ export async function registerGlanceFacade(app: FastifyInstance, options: Glance
     importMethods: options.importMethods,
     multistore: options.multistore,
     ...(options.imageCache && { imageCache: options.imageCache }),
+    showLocations: options.showLocations ?? false,
   };
 
   // Version documents need no token: discovery runs before clients authenticate.

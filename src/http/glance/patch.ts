@@ -1,9 +1,9 @@
-import type { UpdateRequest } from '../../backends/port';
+import type { AddLocationRequest, UpdateRequest } from '../../backends/port';
 import type { Visibility } from '../../domain/artifact';
 import { asDetail, badRequest, conflict, forbidden, glanceError } from './errors';
 import { isObject } from './body';
 import type { GlanceImage } from '../../domain/glance-image';
-import { checkAgainstSchema } from './schema-check';
+import { checkAgainstSchema, pyRepr } from './schema-check';
 import type { JsonSchema } from './schemas';
 
 /**
@@ -22,10 +22,17 @@ export const ACCEPT_PATCH = Object.keys(PATCH_MEDIA_TYPES).sort().join(', ');
 export type PatchOp = 'add' | 'remove' | 'replace';
 export interface PatchOperation {
   op: PatchOp;
-  /** The property the operation names (depth 1: Glance's only allowed depth). */
+  /** The property the operation names (depth 1, but for `/locations/<position>`). */
   property: string;
+  /** add and remove on locations: the second segment (`-` or a number, unchecked). */
+  position?: string;
   value?: unknown;
   dialect: 'v2.0' | 'v2.1';
+}
+
+/** Glance's `_path_depth_limits`: only locations go one level deeper, for add and remove. */
+function depthOf(property: string, op: PatchOp): number {
+  return property === 'locations' && op !== 'replace' ? 2 : 1;
 }
 
 const OPERATIONS: readonly PatchOp[] = ['add', 'remove', 'replace'];
@@ -50,10 +57,9 @@ export function parsePatch(body: unknown, dialect: 'v2.0' | 'v2.1', schema: Json
     const op = dialect === 'v2.1' ? operationV21(raw) : operationV20(raw);
     const pointer = dialect === 'v2.1' ? pathV21(raw) : raw[op];
     const path = decodePointer(pointer);
-    // Depth 1 everywhere; locations would allow /locations/N, but the facade has none.
-    if (path.length !== 1) throw badRequest(`Invalid JSON pointer for this resource: '/${path.join('/')}'`);
+    if (path.length !== depthOf(path[0], op)) throw badRequest(`Invalid JSON pointer for this resource: '/${path.join('/')}'`);
     const property = path[0];
-    const operation: PatchOperation = { op, property, dialect };
+    const operation: PatchOperation = { op, property, dialect, ...(path.length === 2 && { position: path[1] }) };
     if (op !== 'remove') {
       if (!Object.prototype.hasOwnProperty.call(raw, 'value')) throw badRequest(`Operation "${op}" requires a member named "value".`);
       operation.value = raw.value;
@@ -96,7 +102,71 @@ function checkWritable(operation: PatchOperation, schema: JsonSchema): void {
   const { property } = operation;
   if (READ_ONLY.has(property)) throw forbidden(`Attribute '${property}' is read-only.`);
   if (RESERVED.has(property) || property.startsWith(RESERVED_PREFIX)) throw forbidden(`Attribute '${property}' is reserved.`);
-  if (operation.op !== 'remove') checkAgainstSchema(schema, { [property]: operation.value });
+  if (operation.op === 'remove') return;
+  if (property === 'locations') {
+    // Glance checks `/locations/N` values as a one-item list.
+    const list = operation.position === undefined ? operation.value : [operation.value];
+    checkAgainstSchema(schema, { locations: list });
+    if (Array.isArray(list)) list.forEach((item) => checkLocation(schema, item));
+  } else {
+    checkAgainstSchema(schema, { [property]: operation.value });
+  }
+}
+
+/**
+ * What Glance's schema says of a location beyond what checkAgainstSchema reads: url and
+ * metadata required, and the write-only validation_data (md5 checksum, hash algorithm and
+ * value, nothing else).
+ */
+function checkLocation(schema: JsonSchema, item: unknown): void {
+  const refuse = (reason: string) => badRequest(`Provided object does not match schema '${String(schema.name)}': ${reason}`);
+  if (!isObject(item)) return;
+  for (const key of ['url', 'metadata']) if (!(key in item)) throw refuse(`'${key}' is a required property`);
+  if (typeof item.url !== 'string') throw refuse(`${pyRepr(item.url)} is not of type 'string'`);
+  if ([...item.url].length > 255) throw refuse(`${pyRepr(item.url)} is too long`);
+  if (!isObject(item.metadata)) throw refuse(`${pyRepr(item.metadata)} is not of type 'object'`);
+  if (!('validation_data' in item)) return;
+  const data = item.validation_data;
+  if (!isObject(data)) throw refuse(`${pyRepr(data)} is not of type 'object'`);
+  for (const key of Object.keys(data)) {
+    if (!VALIDATION_DATA_LIMITS[key]) throw refuse(`Additional properties are not allowed (${pyRepr(key)} was unexpected)`);
+  }
+  for (const key of ['os_hash_algo', 'os_hash_value']) if (!(key in data)) throw refuse(`'${key}' is a required property`);
+  for (const [key, [min, max]] of Object.entries(VALIDATION_DATA_LIMITS)) {
+    if (!(key in data)) continue;
+    const value = data[key];
+    if (typeof value !== 'string') throw refuse(`${pyRepr(value)} is not of type 'string'`);
+    if ([...value].length > max) throw refuse(`${pyRepr(value)} is too long`);
+    if ([...value].length < min) throw refuse(`${pyRepr(value)} is too short`);
+  }
+}
+
+/** validation_data's string lengths in Glance's schema: [min, max]. */
+const VALIDATION_DATA_LIMITS: Readonly<Record<string, [number, number]>> = {
+  checksum: [32, 32],
+  os_hash_algo: [0, 64],
+  os_hash_value: [0, 128],
+};
+
+/** A location as the backend takes it, from a value checkLocation accepted. */
+export function locationRequest(value: unknown, position?: number): AddLocationRequest {
+  const item = value as { url: string; metadata: Record<string, unknown>; validation_data?: Record<string, string> };
+  const data = item.validation_data;
+  return {
+    url: item.url,
+    metadata: item.metadata,
+    ...(data && { validationData: { checksum: data.checksum, os_hash_algo: data.os_hash_algo, os_hash_value: data.os_hash_value } }),
+    ...(position !== undefined && { position }),
+  };
+}
+
+/**
+ * Glance's `_get_locations_op_pos`: `-` is the end (add) or the last one (remove, -1 here);
+ * digits are a position; anything else is none (NaN: the backend answers LOCATION_INVALID).
+ */
+export function locationPosition(segment: string | undefined, op: 'add' | 'remove'): number | undefined {
+  if (segment === '-' || segment === undefined) return op === 'add' ? undefined : -1;
+  return /^\d+$/.test(segment) ? Number(segment) : Number.NaN;
 }
 
 /** What the image should become: base properties and extra properties as Glance shows them. */
@@ -117,7 +187,8 @@ export function applyPatch(image: GlanceImage, operations: readonly PatchOperati
     if (!WRITABLE_BASE_SET.has(key) && !READ_ONLY.has(key) && key !== 'stores' && typeof value === 'string') extra[key] = value;
   }
   for (const { op, property, value, dialect } of operations) {
-    if (property === 'locations') throw forbidden("It's not allowed to update locations if locations are invisible.");
+    // Locations are changed through the backend's location calls (see images.ts).
+    if (property === 'locations') continue;
     const isBase = WRITABLE_BASE_SET.has(property);
     const exists = isBase || Object.prototype.hasOwnProperty.call(extra, property);
     // Glance's domain setters refuse any write of these (even of the same value) once the

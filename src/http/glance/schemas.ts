@@ -50,7 +50,27 @@ function baseProperties(type: ArtifactTypeDef): Record<string, JsonSchema> {
     schema: { type: 'string', readOnly: true, description: 'An image schema url' },
     locations: {
       type: 'array',
-      items: { type: 'object', properties: { url: { type: 'string', maxLength: 255 }, metadata: { type: 'object' } }, required: ['url', 'metadata'] },
+      items: {
+        type: 'object',
+        properties: {
+          url: { type: 'string', maxLength: 255 },
+          metadata: { type: 'object' },
+          // Write-only: accepted on PATCH (see patch.ts checkLocation), never shown.
+          validation_data: {
+            description: "Values to be used to populate the corresponding image properties. If the image status is not 'queued', values must exactly match those already contained in the image properties.",
+            type: 'object',
+            writeOnly: true,
+            additionalProperties: false,
+            properties: {
+              checksum: { type: 'string', minLength: 32, maxLength: 32 },
+              os_hash_algo: { type: 'string', maxLength: 64 },
+              os_hash_value: { type: 'string', maxLength: 128 },
+            },
+            required: ['os_hash_algo', 'os_hash_value'],
+          },
+        },
+        required: ['url', 'metadata'],
+      },
       description: 'A set of URLs to access the image file kept in external store',
     },
   };

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import { fail } from '../../domain/errors';
 import type { BlobStore, BlobWriteOptions, BlobWriteResult, ByteRange } from './port';
@@ -60,6 +61,11 @@ export class FsBlobStore implements BlobStore {
     });
     // The stream owns the FileHandle and closes it; a raw fd would be closed twice (once more when the handle is collected).
     return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: 1 << 20 });
+  }
+
+  /** As Glance's filesystem store shows its locations: the file's absolute path. */
+  locationUrl(location: string): string {
+    return pathToFileURL(resolve(this.dir, location)).href;
   }
 
   async stat(location: string): Promise<number | null> {

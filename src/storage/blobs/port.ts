@@ -33,6 +33,11 @@ export interface BlobStore {
    * to hand such URLs out (Swift temp URLs); null otherwise. Optional: most stores have none.
    */
   directUrl?(location: string, expiresInSeconds: number): Promise<string | null>;
+  /**
+   * The URL Glance would show for bytes at `location` (e.g. `file:///…` for a folder), for
+   * image `locations` and `direct_url`. Optional: Vitrine shows `vitrine://<store>/<location>` otherwise.
+   */
+  locationUrl?(location: string): string;
   /** Size in bytes, or null if absent. */
   stat(location: string): Promise<number | null>;
   /** Removes the bytes; absent locations are fine. */

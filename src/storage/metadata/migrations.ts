@@ -226,6 +226,15 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: '0006_blob_locations',
+    sql: `
+      -- Image locations a client set (Glance's show_multiple_locations): a JSON array of
+      -- {url, metadata}. External URLs, and the metadata of stored copies by their URL; the
+      -- copies themselves stay in store/location/copies, which the sweeper reads.
+      ALTER TABLE artifact_blobs ADD COLUMN locations TEXT NOT NULL DEFAULT '[]';
+    `,
+  },
 ];
 
 /** Applies the migrations not yet recorded; returns the ids it applied. */

@@ -234,6 +234,15 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: '0006_blob_locations',
+    sql: `
+      -- Image locations a client set (Glance's show_multiple_locations): a JSON array of
+      -- {url, metadata}. External URLs, and the metadata of stored copies by their URL; the
+      -- copies themselves stay in store/location/copies, which the sweeper reads.
+      ALTER TABLE artifact_blobs ADD COLUMN locations JSONB NOT NULL DEFAULT '[]';
+    `,
+  },
 ];
 
 /** Lock keys (two-int form, so they never meet the one-bigint keys other software may use). */

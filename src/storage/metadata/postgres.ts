@@ -9,7 +9,7 @@ import type {
 } from './port';
 import { applyPostgresMigrations, COPY_LOCATIONS_EXPRESSION, LOCK_SPACE, quoteIdentifier, SCHEMA_NAME } from './postgres-migrations';
 import {
-  blobFromRow, blobsWithUploads, copiesJson, eventFromRow, groupBy, metadefFromRow, push, TASK_COLUMNS, taskFromRow, taskValues, uploadFromRow,
+  blobFromRow, blobsWithUploads, copiesJson, eventFromRow, groupBy, locationsJson, metadefFromRow, push, TASK_COLUMNS, taskFromRow, taskValues, uploadFromRow,
   type BlobRow, type EventRow, type MetadefRow, type TaskRow, type UploadRow,
 } from './rows';
 import { compileCount, compileList, postgresDialect } from './sql';
@@ -65,7 +65,7 @@ interface ArtifactRow {
 
 
 const ARTIFACT_COLUMNS = 'a.id, a.type_name, a.name, a.version, a.status, a.visibility, a.owner, a.fields, a.created_at, a.updated_at, a.activated_at, a.revision';
-const BLOB_COLUMNS = 'artifact_id, field, key, status, size, md5, sha256, sha512, content_type, external, url, store, location, copies, created_at, updated_at';
+const BLOB_COLUMNS = 'artifact_id, field, key, status, size, md5, sha256, sha512, content_type, external, url, store, location, copies, locations, created_at, updated_at';
 
 /** Transient failures worth running the whole transaction again for. */
 const RETRYABLE = new Set(['40001' /* serialization_failure */, '40P01' /* deadlock_detected */]);
@@ -779,12 +779,12 @@ class WriteTransaction {
     );
     await this.query(
       `INSERT INTO artifact_blobs (${BLOB_COLUMNS})
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
        ON CONFLICT (artifact_id, field, key) DO UPDATE SET status = excluded.status, size = excluded.size, md5 = excluded.md5,
          sha256 = excluded.sha256, sha512 = excluded.sha512, content_type = excluded.content_type, external = excluded.external,
-         url = excluded.url, store = excluded.store, location = excluded.location, copies = excluded.copies, updated_at = excluded.updated_at`,
+         url = excluded.url, store = excluded.store, location = excluded.location, copies = excluded.copies, locations = excluded.locations, updated_at = excluded.updated_at`,
       [blob.artifactId, blob.field, blob.key, blob.status, blob.size, blob.md5, blob.sha256, blob.sha512, blob.contentType,
-        blob.external, blob.url, blob.store, blob.location, copiesJson(blob), blob.createdAt, blob.updatedAt],
+        blob.external, blob.url, blob.store, blob.location, copiesJson(blob), locationsJson(blob), blob.createdAt, blob.updatedAt],
     );
     await this.replaceRow(write);
     return { event: await this.appendEvent(write.event), replaced: previous.length > 0 ? blobFromRow(previous[0]) : null };

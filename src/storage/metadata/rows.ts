@@ -1,4 +1,4 @@
-import type { ArtifactRecord, BlobCopy, BlobRecord, Status, TaskRecord, Visibility } from '../../domain/artifact';
+import type { ArtifactRecord, BlobCopy, BlobLocation, BlobRecord, Status, TaskRecord, Visibility } from '../../domain/artifact';
 import type { MetadefKind, MetadefRecord, MetadefVisibility } from '../../domain/metadefs';
 import type { NewEvent, StoredEvent, UploadRecord } from './port';
 
@@ -36,6 +36,7 @@ export interface BlobRow {
   store: string | null;
   location: string | null;
   copies: string | BlobCopy[];
+  locations: string | BlobLocation[];
   created_at: string;
   updated_at: string;
 }
@@ -106,9 +107,21 @@ export function blobFromRow(r: BlobRow): BlobRecord {
     store: r.store,
     location: r.location,
     copies: (typeof r.copies === 'string' ? (JSON.parse(r.copies) as BlobCopy[]) : r.copies).map(({ store, location }) => ({ store, location })),
+    ...locationsOf(r),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
+}
+
+/** Only blobs that have locations carry the key, so records written without it read back equal. */
+function locationsOf(r: BlobRow): { locations?: BlobLocation[] } {
+  const raw = r.locations === undefined ? [] : typeof r.locations === 'string' ? (JSON.parse(r.locations) as BlobLocation[]) : r.locations;
+  return raw.length > 0 ? { locations: raw.map(({ url, metadata }) => ({ url, metadata })) } : {};
+}
+
+/** A blob's locations as the JSON the `locations` column holds: url and metadata, in order. */
+export function locationsJson(blob: BlobRecord): string {
+  return JSON.stringify((blob.locations ?? []).map(({ url, metadata }) => ({ url, metadata })));
 }
 
 /** A blob's copies as the JSON the `copies` column holds: only store and location, in order. */

@@ -9,7 +9,7 @@ import type {
   StoredEvent, UploadRecord, Usage,
 } from './port';
 import {
-  blobFromRow, blobsWithUploads, copiesJson, eventFromRow, groupBy, metadefFromRow, TASK_COLUMNS, taskFromRow, taskValues, uploadFromRow,
+  blobFromRow, blobsWithUploads, copiesJson, eventFromRow, groupBy, locationsJson, metadefFromRow, TASK_COLUMNS, taskFromRow, taskValues, uploadFromRow,
   type BlobRow, type EventRow, type MetadefRow, type TaskRow, type UploadRow,
 } from './rows';
 import { compileCount, compileList, sqliteDialect } from './sql';
@@ -333,14 +333,14 @@ export class SqliteMetadataStore implements MetadataStore {
   private storeBlob(blob: BlobRecord, write: ArtifactWrite): { event: StoredEvent; replaced: BlobRecord | null } {
     const previous = this.stmt('SELECT * FROM artifact_blobs WHERE artifact_id = ? AND field = ? AND key = ?').get(blob.artifactId, blob.field, blob.key) as BlobRow | undefined;
     this.stmt(
-      `INSERT INTO artifact_blobs (artifact_id, field, key, status, size, md5, sha256, sha512, content_type, external, url, store, location, copies, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO artifact_blobs (artifact_id, field, key, status, size, md5, sha256, sha512, content_type, external, url, store, location, copies, locations, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (artifact_id, field, key) DO UPDATE SET status = excluded.status, size = excluded.size, md5 = excluded.md5,
          sha256 = excluded.sha256, sha512 = excluded.sha512, content_type = excluded.content_type, external = excluded.external,
-         url = excluded.url, store = excluded.store, location = excluded.location, copies = excluded.copies, updated_at = excluded.updated_at`,
+         url = excluded.url, store = excluded.store, location = excluded.location, copies = excluded.copies, locations = excluded.locations, updated_at = excluded.updated_at`,
     ).run(
       blob.artifactId, blob.field, blob.key, blob.status, blob.size, blob.md5, blob.sha256, blob.sha512, blob.contentType,
-      blob.external ? 1 : 0, blob.url, blob.store, blob.location, copiesJson(blob), blob.createdAt, blob.updatedAt,
+      blob.external ? 1 : 0, blob.url, blob.store, blob.location, copiesJson(blob), locationsJson(blob), blob.createdAt, blob.updatedAt,
     );
     return { event: this.applyWrite(write), replaced: previous ? blobFromRow(previous) : null };
   }
