@@ -223,7 +223,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       return app.url;
     },
     close() {
-      closing ??= fastify.close();
+      closing ??= closeServer(fastify);
       return closing;
     },
   };
@@ -477,4 +477,19 @@ async function authenticatorFor(config: Config, logger: Logger, announce: (text:
 async function effectiveTokens(config: Config, announce: (text: string) => void): Promise<readonly TokenConfig[]> {
   if (config.auth.tokens.length > 0) return config.auth.tokens;
   return [await ensureAdminToken(config.dataDir, announce)];
+}
+
+/**
+ * fastify.close() closes the connections idle at that moment; a keep-alive connection
+ * whose response finishes afterwards would hold the close for the whole keep-alive
+ * timeout (72 s). Closing idle connections again until the server is closed ends each
+ * such connection as soon as its response is done, without cutting any response short.
+ */
+async function closeServer(fastify: FastifyInstance): Promise<void> {
+  const sweep = setInterval(() => fastify.server.closeIdleConnections(), 100);
+  try {
+    await fastify.close();
+  } finally {
+    clearInterval(sweep);
+  }
 }

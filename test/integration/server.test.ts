@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { Agent, request as httpRequest } from 'node:http';
 import { mkdtempSync, rmSync, statSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import { createErrorFormatter } from '../../src/graphql/errors';
 import { registerHealthRoutes } from '../../src/http/health';
 import type { Logger } from '../../src/observability/logger';
 import { createMetrics } from '../../src/observability/metrics';
-import { startTestApp, type GraphQLBody, type HttpResult, type TestApp } from '../helpers/app';
+import { startTestApp, TEST_TOKENS, type GraphQLBody, type HttpResult, type TestApp } from '../helpers/app';
 
 /**
  * The server as a whole, through real HTTP: probes, authentication, configuration errors,
@@ -398,4 +399,34 @@ describe('error formatting', () => {
     expect(JSON.stringify(out)).not.toContain('secret');
     expect(logged).toContainEqual(expect.objectContaining({ err: cause }));
   });
+});
+
+describe('shutdown', () => {
+  it('lets a request in flight finish, then ends its keep-alive connection instead of waiting out the keep-alive timeout', async () => {
+    const app = await startTestApp();
+    const created = await app.http('POST', '/v2/images', { headers: { 'x-auth-token': TEST_TOKENS.memberA }, body: { name: 'in-flight', disk_format: 'raw', container_format: 'bare' } });
+    const agent = new Agent({ keepAlive: true });
+    let socketClosed = false;
+    let sendRest!: () => void;
+    const answered = new Promise<number>((resolve, reject) => {
+      const req = httpRequest(`${app.baseUrl}/v2/images/${created.body.id}/file`, { method: 'PUT', agent, headers: { 'x-auth-token': TEST_TOKENS.memberA, 'content-type': 'application/octet-stream', 'content-length': '8' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('socket', (socket) => socket.on('close', () => (socketClosed = true)));
+      req.on('error', reject);
+      req.write('half');
+      sendRest = () => req.end('done');
+    });
+    // The upload has started: close now, then let the upload finish.
+    await new Promise((r) => setTimeout(r, 200));
+    const closed = app.close();
+    await new Promise((r) => setTimeout(r, 200));
+    sendRest();
+    expect(await answered).toBe(204);
+    // Without closing it, the kept-alive connection would hold close() for 72 s (past this test's timeout).
+    await closed;
+    expect(socketClosed).toBe(true);
+    agent.destroy();
+  }, 30_000);
 });
