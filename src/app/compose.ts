@@ -168,7 +168,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       ...(imageCache && { imageCache: imageCache.cache }),
     });
     await registerDataPlane(server, { backend, authenticate, signer: urlSigner, prefix: DATA_PLANE_PREFIX });
-    await registerGlanceFacade(server, { backend, metadefs, authenticate, bodyLimitBytes: config.http.bodyLimitBytes, paging: config.paging, importMethods: config.imports.methods, multistore: config.blobs.multistore, showLocations: config.images.showLocations, ...(imageCache && { imageCache: imageCache.cache }) });
+    await registerGlanceFacade(server, { backend, metadefs, authenticate, bodyLimitBytes: config.http.bodyLimitBytes, paging: config.paging, importMethods: config.imports.methods, multistore: config.blobs.multistore, showLocations: config.images.showLocations, policies: policiesOf(config.policy), ...(imageCache && { imageCache: imageCache.cache }) });
     sweepTimer = setInterval(() => {
       backend.sweepBlobs({ exclusive: false }).catch((err: unknown) => logger.warn({ err }, 'blob sweep failed'));
     }, config.dataPlane.sweepIntervalSeconds * 1000);
@@ -293,6 +293,7 @@ function openNativeBackend(name: string, config: Config, shared: SharedParts, pa
       allowPrivateUrls: config.dataPlane.allowPrivateUrls,
       log: (message, err) => logger.warn({ err }, message),
     },
+    policies: policiesOf(config.policy),
     imports: { settings: importSettings(config), fetcher, glance: glanceSource(glanceSourceOptions(config)) },
     locations: {
       show: config.images.showLocations,

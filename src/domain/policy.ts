@@ -49,10 +49,10 @@ export function requireCreate(p: Principal, owner: string): void {
   if (owner !== p.projectId && !isAdmin(p)) fail('FORBIDDEN', 'only an admin may create artifacts for another project');
 }
 
-export function requireVisibilityChange(p: Principal, lifecycle: Lifecycle, a: Pick<ArtifactRecord, 'owner' | 'visibility' | 'status'>, to: Visibility): void {
+export function requireVisibilityChange(p: Principal, lifecycle: Lifecycle, a: Pick<ArtifactRecord, 'owner' | 'visibility' | 'status'>, to: Visibility, policies: Policies = POLICY_DEFAULTS): void {
   requireWrite(p, a, 'change visibility');
-  if (to === 'public' && !isAdmin(p)) fail('FORBIDDEN', 'only an admin may make an artifact public');
-  if (a.visibility === 'public' && to !== 'public' && !isAdmin(p)) fail('FORBIDDEN', 'only an admin may withdraw a public artifact');
+  if (to === 'public') requirePolicy(policies, 'publicizeImage', p, a, 'make an artifact public');
+  if (a.visibility === 'public' && to !== 'public') requirePolicy(policies, 'publicizeImage', p, a, 'withdraw a public artifact');
   if (to === 'public' && lifecycle === 'artifact' && a.status !== 'active') fail('FORBIDDEN', 'only active artifacts can be published');
 }
 
@@ -62,8 +62,9 @@ export function requireStatusAdmin(p: Principal, lifecycle: Lifecycle, a: Pick<A
   requireWrite(p, a, action);
 }
 
-export function requireDelete(p: Pick<Principal, 'roles' | 'projectId'> & Principal, lifecycle: Lifecycle, a: Pick<ArtifactRecord, 'owner' | 'visibility' | 'status'> & { protected: boolean }): void {
+export function requireDelete(p: Pick<Principal, 'roles' | 'projectId'> & Principal, lifecycle: Lifecycle, a: Pick<ArtifactRecord, 'owner' | 'visibility' | 'status'> & { protected: boolean }, policies: Policies = POLICY_DEFAULTS): void {
   requireWrite(p, a, 'delete this artifact');
+  requirePolicy(policies, 'deleteImage', p, a, 'delete this artifact');
   if (a.protected) fail('PROTECTED', 'the artifact is protected and cannot be deleted');
   if (lifecycle === 'artifact' && !isAdmin(p) && (a.visibility === 'public' || a.status === 'deactivated')) {
     fail('FORBIDDEN', 'only an admin may delete public or deactivated artifacts');
@@ -86,11 +87,26 @@ export function requireMemberStatusChange(p: Principal, member: string): void {
 export const POLICY_RULES = ['admin', 'member', 'reader'] as const;
 export type PolicyRule = (typeof POLICY_RULES)[number];
 
-/** Glance 25.1's defaults (enforce_new_defaults = False, which lets the owner's members delete locations). */
+/**
+ * Glance 25.1's defaults (enforce_new_defaults = False, which lets the owner's members
+ * delete locations). The import rules are Vitrine's names for Glance's per-method checks:
+ * copy-image is Glance's `copy_image` (admins, on any image they can see), the others its
+ * `modify_image` on the image.
+ */
 export const POLICY_DEFAULTS = {
   getImageLocation: 'reader',
   setImageLocation: 'member',
   deleteImageLocation: 'member',
+  /** Making an artifact public, or withdrawing a public one (Glance's publicize_image). */
+  publicizeImage: 'admin',
+  /** Deleting an artifact (Glance's delete_image; Glare types also keep their own rules). */
+  deleteImage: 'member',
+  /** Adding and removing members of a shared artifact (Glance's add_member, delete_member). */
+  manageMembers: 'member',
+  importGlanceDirect: 'member',
+  importWebDownload: 'member',
+  importGlanceDownload: 'member',
+  copyImage: 'admin',
 } as const satisfies Record<string, PolicyRule>;
 export type PolicyName = keyof typeof POLICY_DEFAULTS;
 export type Policies = Readonly<Record<PolicyName, PolicyRule>>;

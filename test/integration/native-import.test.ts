@@ -123,8 +123,8 @@ async function stage(app: TestApp, id: string, body: Buffer = DATA): Promise<{ s
   return { status: res.status };
 }
 
-async function startImport(app: TestApp, id: string, body: Record<string, unknown>) {
-  return app.http('POST', `/v2/images/${id}/import`, { headers: auth(app), body });
+async function startImport(app: TestApp, id: string, body: Record<string, unknown>, caller?: Parameters<typeof auth>[1]) {
+  return app.http('POST', `/v2/images/${id}/import`, { headers: auth(app, caller), body });
 }
 
 async function download(app: TestApp, id: string): Promise<Buffer> {
@@ -217,11 +217,14 @@ describe('native image import with two stores', () => {
     expect(events.at(-1)).toMatchObject({ done: true, outcome: 'succeeded', bytes: DATA.length });
 
     // all_stores: every store that does not hold the data yet (here: cheap).
-    const copy = await app.gql('mutation($id: ID!) { importImage(id: $id, input: { method: COPY_IMAGE, allStores: true }) { id } }', { id }, app.tokens.memberA);
+    // copy-image is Glance's copy_image rule: admins by default, on any image they see.
+    const copyQuery = 'mutation($id: ID!) { importImage(id: $id, input: { method: COPY_IMAGE, allStores: true }) { id } }';
+    expect((await app.gql(copyQuery, { id }, app.tokens.memberA)).body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const copy = await app.gql(copyQuery, { id }, app.tokens.admin);
     expect(copy.body.errors).toBeUndefined();
     const copied = await settled(app, id, ['active']);
     expect(copied.stores).toBe('cheap,fast');
-    const again = await startImport(app, id, { method: { name: 'copy-image' }, stores: ['cheap'] });
+    const again = await startImport(app, id, { method: { name: 'copy-image' }, stores: ['cheap'] }, 'admin');
     expect(again.status).toBe(400);
 
     const removed = await app.gql('mutation($id: ID!) { deleteImageFromStore(id: $id, store: "fast") { stores } }', { id }, app.tokens.memberA);
@@ -255,7 +258,7 @@ describe('native image import with two stores', () => {
     expect((await startImport(app, id, {})).status).toBe(400);
     expect((await startImport(app, id, { method: { name: 'web-download', uri: `${sourceUrl}/image.raw` }, stores: ['nowhere'] })).status).toBe(409);
     expect((await startImport(app, id, { method: { name: 'glance-direct' } })).status).toBe(409);
-    expect((await startImport(app, id, { method: { name: 'copy-image' } })).status).toBe(409);
+    expect((await startImport(app, id, { method: { name: 'copy-image' } }, 'admin')).status).toBe(409);
     const refused = await startImport(app, id, { method: { name: 'web-download', uri: 'http://10.1.2.3/image.raw' } });
     expect(refused.status).toBe(400);
     expect(refused.text).toContain('does not pass filtering');
@@ -298,7 +301,7 @@ describe('native image import with two stores', () => {
     rmSync(stores.cheap, { recursive: true, force: true });
     writeFileSync(stores.cheap, 'not a folder');
     try {
-      expect((await startImport(app, id, { method: { name: 'copy-image' }, stores: ['cheap'] })).status).toBe(202);
+      expect((await startImport(app, id, { method: { name: 'copy-image' }, stores: ['cheap'] }, 'admin')).status).toBe(202);
       const failed = await settled(app, id, ['active']);
       const [task] = (await app.http('GET', `/v2/images/${id}/tasks`, { headers: auth(app) })).body.tasks;
       expect(task.status).toBe('failure');

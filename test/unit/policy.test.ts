@@ -42,7 +42,10 @@ describe('policy rules', () => {
   });
 
   it('defaults to Glance 25.1 (enforce_new_defaults off) and applies overrides rule by rule', () => {
-    expect(policiesOf()).toEqual({ getImageLocation: 'reader', setImageLocation: 'member', deleteImageLocation: 'member' });
+    expect(policiesOf()).toEqual({
+      getImageLocation: 'reader', setImageLocation: 'member', deleteImageLocation: 'member', publicizeImage: 'admin', deleteImage: 'member', manageMembers: 'member',
+      importGlanceDirect: 'member', importWebDownload: 'member', importGlanceDownload: 'member', copyImage: 'admin',
+    });
     const strict = policiesOf({ deleteImageLocation: 'admin' });
     expect(strict).toEqual({ ...POLICY_DEFAULTS, deleteImageLocation: 'admin' });
     expect(Object.isFrozen(strict)).toBe(true);
@@ -62,7 +65,7 @@ describe('policy rules', () => {
     expect(problems({ policy: { setImageLocation: 'owner', publicize: 'admin' }, images: { showLocations: 'yes' } })).toEqual([
       expect.stringMatching(/^images\.showLocations: expected true or false/),
       'policy.setImageLocation: expected one of admin, member, reader, got "owner" (from overrides)',
-      'policy.publicize: unknown key; expected one of: getImageLocation, setImageLocation, deleteImageLocation, got "admin" (from overrides)',
+      'policy.publicize: unknown key; expected one of: getImageLocation, setImageLocation, deleteImageLocation, publicizeImage, deleteImage, manageMembers, importGlanceDirect, importWebDownload, importGlanceDownload, copyImage, got "admin" (from overrides)',
     ]);
   });
 });

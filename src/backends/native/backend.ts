@@ -6,7 +6,7 @@ import { accessCondition, and, compileFilter, resolveSort, selectBackends } from
 import { newId, parseId } from '../../domain/ids';
 import { INITIAL_STATUS, nextStatus } from '../../domain/lifecycle';
 import { cursorEncoder, planPage, reverseSort, type PageLimits } from '../../domain/paging';
-import { canRead, isAdmin, requireCreate, requireDelete, requireMemberStatusChange, requireStatusAdmin, requireVisibilityChange, requireWrite, type Principal } from '../../domain/policy';
+import { canRead, isAdmin, POLICY_DEFAULTS, requireCreate, requireDelete, requireMemberStatusChange, requirePolicy, requireStatusAdmin, requireVisibilityChange, requireWrite, type Policies, type Principal } from '../../domain/policy';
 import { keysetOf } from '../../domain/ordering';
 import type { Condition, Keyset, SortKey } from '../../domain/query';
 import { applyChange, assertEditable, initialFields, LIMITS, mergeProperties, missingOnActivate, normalizeTags, validateName, validateVisibility } from '../../domain/rules';
@@ -37,6 +37,8 @@ export interface NativeBackendOptions {
   onBlobsReleased?: (blobs: BlobRecord[]) => void;
   /** The data plane: where bytes go, how they are hashed, and its limits. */
   blobs?: NativeBlobOptions;
+  /** The overridable policy rules (config `policy`); Glance's defaults when omitted. */
+  policies?: Policies;
   /** Image locations (needs `blobs`): Glance's show_multiple_locations and show_image_direct_url, and their policies. */
   locations?: LocationSettings;
   /** Image import (needs `blobs`): its limits and how web-download sources are fetched. */
@@ -70,7 +72,10 @@ export class NativeBackend implements ArtifactBackend {
   private readonly importService: ImageImports | undefined;
   private readonly locationService: ImageLocations | undefined;
 
+  private readonly policies: Policies;
+
   constructor(private readonly options: NativeBackendOptions) {
+    this.policies = options.policies ?? POLICY_DEFAULTS;
     this.name = options.name;
     this.types = options.types;
     this.store = options.store;
@@ -101,6 +106,7 @@ export class NativeBackend implements ArtifactBackend {
           fetcher: options.imports.fetcher,
           ...(options.imports.glance && { glance: options.imports.glance }),
           settings: options.imports.settings,
+          policies: this.policies,
           log: blobs.log,
           host: {
             loadVisible: (principal, id) => this.loadVisible(principal, id),
@@ -199,7 +205,7 @@ export class NativeBackend implements ArtifactBackend {
     requireCreate(principal, owner);
     const visibility = request.visibility === undefined ? (type.lifecycle === 'image' ? 'shared' : 'private') : validateVisibility(request.visibility);
     const status = INITIAL_STATUS[type.lifecycle];
-    if (visibility === 'public') requireVisibilityChange(principal, type.lifecycle, { owner, visibility: 'private', status }, 'public');
+    if (visibility === 'public') requireVisibilityChange(principal, type.lifecycle, { owner, visibility: 'private', status }, 'public', this.policies);
     const now = nowIso();
     const record: ArtifactRecord = {
       id: request.id !== undefined ? parseId(request.id) : newId(),
@@ -251,7 +257,7 @@ export class NativeBackend implements ArtifactBackend {
     const to = validateVisibility(visibility);
     return this.rewrite(principal, id, ifRevision, (current, type) => {
       if (current.visibility === to) return current;
-      requireVisibilityChange(principal, type.lifecycle, current, to);
+      requireVisibilityChange(principal, type.lifecycle, current, to, this.policies);
       assertEditable(type, current.status, 'visibility', { mutable: true });
       return { ...current, visibility: to };
     });
@@ -260,7 +266,7 @@ export class NativeBackend implements ArtifactBackend {
   async delete(principal: Principal, id: string, ifRevision?: number): Promise<{ id: string; typeName: string; status: Status }> {
     const current = await this.loadVisible(principal, id);
     const type = this.types.get(current.typeName);
-    requireDelete(principal, type.lifecycle, { ...current, protected: current.fields.protected === true });
+    requireDelete(principal, type.lifecycle, { ...current, protected: current.fields.protected === true }, this.policies);
     checkRevision(current, ifRevision);
     const now = nowIso();
     const { event, blobs } = await this.store.deleteArtifact(current.id, current.revision, {
@@ -342,6 +348,7 @@ export class NativeBackend implements ArtifactBackend {
   async addMember(principal: Principal, artifactId: string, project: string): Promise<MemberRecord> {
     const artifact = await this.loadVisible(principal, artifactId);
     requireWrite(principal, artifact, 'share this artifact');
+    requirePolicy(this.policies, 'manageMembers', principal, artifact, 'share this artifact');
     if (artifact.visibility !== 'shared') fail('NOT_SHARED', `only artifacts with shared visibility have members (this one is ${artifact.visibility})`);
     if (project.length < 1 || project.length > 255) fail('FIELD_INVALID', 'member project must be 1 to 255 characters');
     const existing = (await this.store.getMembers([artifact.id]))[0];
@@ -369,6 +376,7 @@ export class NativeBackend implements ArtifactBackend {
   async removeMember(principal: Principal, artifactId: string, project: string): Promise<void> {
     const artifact = await this.loadVisible(principal, artifactId);
     requireWrite(principal, artifact, 'change the members of this artifact');
+    requirePolicy(this.policies, 'manageMembers', principal, artifact, 'change the members of this artifact');
     const current = (await this.store.getMembers([artifact.id]))[0].find((m) => m.member === project);
     if (!current) fail('MEMBER_NOT_FOUND', `project ${project} is not a member`);
     const now = nowIso();

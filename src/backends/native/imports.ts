@@ -5,7 +5,7 @@ import { nowIso } from '../../domain/artifact';
 import type { TypeRegistry } from '../../domain/builtin-types';
 import { fail, VitrineError } from '../../domain/errors';
 import { newId } from '../../domain/ids';
-import { isAdmin, requireWrite, type Principal } from '../../domain/policy';
+import { isAdmin, POLICY_DEFAULTS, requirePolicy, requireWrite, type Policies, type PolicyName, type Principal } from '../../domain/policy';
 import type { ArtifactTypeDef } from '../../domain/types';
 import type { EventBus, ProgressEvent } from '../../events/port';
 import type { ArtifactWrite, MetadataStore, StoredEvent } from '../../storage/metadata/port';
@@ -79,6 +79,8 @@ export interface ImageImportsOptions {
   glance?: GlanceSource;
   host: ImportHost;
   settings: ImportSettings;
+  /** Who may use each method (config `policy`); Glance's defaults when omitted. */
+  policies?: Policies;
   log?: (message: string, err?: unknown) => void;
 }
 
@@ -117,7 +119,7 @@ export class ImageImports {
     const image = await this.o.host.loadVisible(principal, imageId);
     const type = this.o.types.get(image.typeName);
     if (type.lifecycle !== 'image') fail('BAD_INPUT', `only images are imported; ${image.id} is a ${type.name} artifact`);
-    requireWrite(principal, image, 'import data into this image');
+    requireImportPolicy(this.o.policies ?? POLICY_DEFAULTS, request.method, principal, image);
     await this.assertUnlocked(image);
     const missing = ['disk_format', 'container_format'].filter((f) => image.fields[f] === null || image.fields[f] === undefined);
     if (missing.length > 0) fail('TRANSITION_FORBIDDEN', `set ${missing.join(' and ')} before importing image data`, { fields: missing });
@@ -799,4 +801,21 @@ class ImportProgressReporter {
     };
     this.bus.publish({ topic: 'progress', event }).catch(() => undefined);
   }
+}
+
+const IMPORT_POLICIES: Readonly<Record<ImportMethod, PolicyName>> = {
+  'glance-direct': 'importGlanceDirect',
+  'web-download': 'importWebDownload',
+  'glance-download': 'importGlanceDownload',
+  'copy-image': 'copyImage',
+};
+
+/**
+ * Glance's checks: copy-image needs its own rule (admins by default, on any image they can
+ * see); the other methods change the image, so its owner's members (by default) use them.
+ */
+function requireImportPolicy(policies: Policies, method: ImportMethod, principal: Principal, image: ArtifactRecord): void {
+  const what = method === 'copy-image' ? 'copy image data to more stores' : `import data into this image by ${method}`;
+  if (method !== 'copy-image') requireWrite(principal, image, 'import data into this image');
+  requirePolicy(policies, IMPORT_POLICIES[method], principal, image, what);
 }

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { ArtifactBackend, ArtifactView, ImageCachePort } from '../../backends/port';
 import { isUuid } from '../../domain/ids';
-import type { Principal } from '../../domain/policy';
+import type { Policies, Principal } from '../../domain/policy';
 import { imageNotFound } from './errors';
 import { IMAGE_TYPE } from '../../domain/glance-image';
 import type { ListLimits } from './listing';
@@ -21,6 +21,8 @@ export interface FacadeContext {
   imageCache?: ImageCachePort;
   /** images.showLocations: every image shows `locations` (Glance's show_multiple_locations). */
   showLocations: boolean;
+  /** The overridable policy rules (config `policy`). */
+  policies: Policies;
 }
 
 /**

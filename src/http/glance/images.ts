@@ -74,7 +74,7 @@ export function registerImageRoutes(scope: FastifyInstance, ctx: FacadeContext):
       const shown = toGlanceImage(current, { multistore: ctx.multistore });
       const { change, visibility } = patchToChange(shown, applyPatch(shown, operations, { isAdmin: isAdmin(principal) }));
       // Checked before anything is written, so a refused visibility leaves no half-applied patch.
-      if (visibility) requireVisibilityChange(principal, 'image', current, visibility);
+      if (visibility) requireVisibilityChange(principal, 'image', current, visibility, ctx.policies);
       let updated = current;
       // Locations first, in order, each its own write (Glance changes them on the image
       // as it walks the patch, and a removed stored location's data goes at once).

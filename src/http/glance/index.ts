@@ -7,6 +7,7 @@ import { registerDataRoutes } from './data';
 import { registerDiscoveryRoutes } from './discovery';
 import { notFound } from './errors';
 import { IMAGE_TYPE } from '../../domain/glance-image';
+import { POLICY_DEFAULTS, type Policies } from '../../domain/policy';
 import { registerImageRoutes } from './images';
 import { registerImportRoutes } from './imports';
 import type { ListLimits } from './listing';
@@ -36,6 +37,8 @@ export interface GlanceFacadeOptions {
   imageCache?: ImageCachePort;
   /** images.showLocations: `locations` on every image (the backend decides what each caller sees). */
   showLocations?: boolean;
+  /** The overridable policy rules the facade checks before writing (Glance's defaults when omitted). */
+  policies?: Policies;
 }
 
 export async function registerGlanceFacade(app: FastifyInstance, options: GlanceFacadeOptions): Promise<void> {
@@ -48,6 +51,7 @@ export async function registerGlanceFacade(app: FastifyInstance, options: Glance
     multistore: options.multistore,
     ...(options.imageCache && { imageCache: options.imageCache }),
     showLocations: options.showLocations ?? false,
+    policies: options.policies ?? POLICY_DEFAULTS,
   };
 
   // Version documents need no token: discovery runs before clients authenticate.
