@@ -1,5 +1,6 @@
 import { fail } from './errors';
 import { isAdmin, type Principal } from './policy';
+import { hasJsonType, isPlainObject, pyRepr } from './json-values';
 
 /**
  * Metadata definitions (Glance's "metadefs"): a catalog that tells dashboards which
@@ -406,7 +407,7 @@ function check(root: JsonSchema, ruleIn: JsonSchema, value: unknown): string | n
   }
   if (rule.type !== undefined) {
     const types = ([] as string[]).concat(rule.type as string | string[]);
-    if (!types.some((t) => hasType(value, t))) return `${pyRepr(value)} is not of type ${types.map((t) => pyRepr(t)).join(', ')}`;
+    if (!types.some((t) => hasJsonType(value, t))) return `${pyRepr(value)} is not of type ${types.map((t) => pyRepr(t)).join(', ')}`;
   }
   if (Array.isArray(rule.enum) && !rule.enum.some((allowed) => allowed === value)) return `${pyRepr(value)} is not one of ${pyRepr(rule.enum)}`;
   if (typeof value === 'string' && typeof rule.maxLength === 'number' && [...value].length > rule.maxLength) return `${pyRepr(value)} is too long`;
@@ -442,34 +443,6 @@ function check(root: JsonSchema, ruleIn: JsonSchema, value: unknown): string | n
     if (unexpected.length > 0) return `Additional properties are not allowed (${unexpected.map((k) => pyRepr(k)).join(', ')} ${unexpected.length === 1 ? 'was' : 'were'} unexpected)`;
   }
   return null;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function hasType(value: unknown, type: string): boolean {
-  switch (type) {
-    case 'null': return value === null;
-    case 'string': return typeof value === 'string';
-    case 'integer': return typeof value === 'number' && Number.isInteger(value);
-    case 'number': return typeof value === 'number';
-    case 'boolean': return typeof value === 'boolean';
-    case 'array': return Array.isArray(value);
-    case 'object': return isPlainObject(value);
-    default: return true;
-  }
-}
-
-/** Python's repr of a JSON value, so messages read like Glance's. */
-function pyRepr(value: unknown): string {
-  if (value === null || value === undefined) return 'None';
-  if (value === true) return 'True';
-  if (value === false) return 'False';
-  if (typeof value === 'string') return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-  if (Array.isArray(value)) return `[${value.map(pyRepr).join(', ')}]`;
-  if (typeof value === 'object') return `{${Object.entries(value as Record<string, unknown>).map(([k, v]) => `${pyRepr(k)}: ${pyRepr(v)}`).join(', ')}}`;
-  return String(value);
 }
 
 /** Fields a client may never send in a metadef body (Glance answers 403 "Attribute 'x' is read-only."). */

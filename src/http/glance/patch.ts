@@ -3,7 +3,8 @@ import type { Visibility } from '../../domain/artifact';
 import { asDetail, badRequest, conflict, forbidden, glanceError } from './errors';
 import { isObject } from './body';
 import type { GlanceImage } from '../../domain/glance-image';
-import { checkAgainstSchema, pyRepr } from './schema-check';
+import { pyRepr } from '../../domain/json-values';
+import { checkAgainstSchema } from './schema-check';
 import type { JsonSchema } from './schemas';
 
 /**

@@ -1,3 +1,4 @@
+import { hasJsonType, pyRepr } from '../../domain/json-values';
 import { badRequest } from './errors';
 import type { JsonSchema } from './schemas';
 
@@ -19,7 +20,7 @@ export function checkAgainstSchema(schema: JsonSchema, object: Record<string, un
 
 function checkValue(root: JsonSchema, rule: JsonSchema, value: unknown): void {
   const types = rule.type === undefined ? undefined : ([] as string[]).concat(rule.type as string | string[]);
-  if (types && !types.some((t) => hasType(value, t))) {
+  if (types && !types.some((t) => hasJsonType(value, t))) {
     throw mismatch(root, `${pyRepr(value)} is not of type ${types.map((t) => pyRepr(t)).join(', ')}`);
   }
   if (Array.isArray(rule.enum) && !rule.enum.some((allowed) => allowed === value)) {
@@ -34,30 +35,6 @@ function checkValue(root: JsonSchema, rule: JsonSchema, value: unknown): void {
   }
 }
 
-function hasType(value: unknown, type: string): boolean {
-  switch (type) {
-    case 'null': return value === null;
-    case 'string': return typeof value === 'string';
-    case 'integer': return typeof value === 'number' && Number.isInteger(value);
-    case 'number': return typeof value === 'number';
-    case 'boolean': return typeof value === 'boolean';
-    case 'array': return Array.isArray(value);
-    case 'object': return typeof value === 'object' && value !== null && !Array.isArray(value);
-    default: return true;
-  }
-}
-
 function mismatch(schema: JsonSchema, reason: string) {
   return badRequest(`Provided object does not match schema '${String(schema.name)}': ${reason}`);
-}
-
-/** Python's repr of a JSON value, for messages that match Glance's. */
-export function pyRepr(value: unknown): string {
-  if (value === null || value === undefined) return 'None';
-  if (value === true) return 'True';
-  if (value === false) return 'False';
-  if (typeof value === 'string') return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-  if (Array.isArray(value)) return `[${value.map(pyRepr).join(', ')}]`;
-  if (typeof value === 'object') return `{${Object.entries(value as Record<string, unknown>).map(([k, v]) => `${pyRepr(k)}: ${pyRepr(v)}`).join(', ')}}`;
-  return String(value);
 }
