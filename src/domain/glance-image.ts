@@ -48,8 +48,13 @@ export function imageHref(id: string, sub?: 'file'): string {
   return sub ? `/v2/images/${id}/${sub}` : `/v2/images/${id}`;
 }
 
+/** Stored times as nowIso() writes them: UTC, `Z`, optional fraction. */
+const UTC_ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
+
 /** Glance's timeutils.isotime: whole seconds, `Z`. */
 export function glanceTime(iso: string): string {
+  // Cutting is exact for UTC strings and spares a Date parse per field of every listed image.
+  if (UTC_ISO.test(iso)) return `${iso.slice(0, 19)}Z`;
   return `${new Date(iso).toISOString().slice(0, 19)}Z`;
 }
 

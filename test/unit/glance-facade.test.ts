@@ -1,7 +1,7 @@
 import type { ArtifactView } from '../../src/backends/port';
 import { glanceRange } from '../../src/http/glance/data';
 import { errorFormat, renderError } from '../../src/http/glance/errors';
-import { fromGlanceImage, toGlanceImage } from '../../src/domain/glance-image';
+import { fromGlanceImage, glanceTime, toGlanceImage } from '../../src/domain/glance-image';
 import { splitQuoted } from '../../src/http/glance/listing';
 
 /** The facade's pure pieces: the image mapping both ways, webob's Accept choice, quoting, ranges. */
@@ -49,6 +49,18 @@ describe('webob error format from Accept', () => {
     ['text/html;q=0.5, application/json', 'json'], ['text/*', 'html'], ['text/plain', 'text'], ['', 'text'], ['image/png', 'text'], ['*/*;q=0', 'text'],
   ])('Accept %p → %s', (accept, format) => {
     expect(errorFormat(accept)).toBe(format);
+  });
+});
+
+describe('Glance times', () => {
+  it.each([
+    ['2026-01-02T03:04:05.678Z', '2026-01-02T03:04:05Z'],
+    ['2026-01-02T03:04:05Z', '2026-01-02T03:04:05Z'],
+    ['2026-01-02T03:04:05.123456Z', '2026-01-02T03:04:05Z'],
+    // Not UTC as written: parsed, then shown in UTC.
+    ['2026-01-02T05:04:05.678+02:00', '2026-01-02T03:04:05Z'],
+  ])('%s → %s', (iso, shown) => {
+    expect(glanceTime(iso)).toBe(shown);
   });
 });
 
