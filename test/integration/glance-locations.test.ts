@@ -215,6 +215,21 @@ describe('Vitrine\'s URL filter in front of Glance', () => {
     expect(gql.body.errors?.[0]?.extensions?.code).toBe('URL_FORBIDDEN');
     expect(hitsOf(path)).toBe(0);
   });
+
+  it('refuses a URL whose host Glance\'s Python would read differently (a backslash before @), for locations and web-download', async () => {
+    const image = await c.create();
+    const path = `/x-${image.id}`;
+    // WHATWG URL: host 1.1.1.1 (public); Python's urlsplit (Glance's filter, urllib): 127.0.0.1.
+    const tricky = `http://1.1.1.1\\@${origin.url(path).slice('http://'.length)}`;
+    const add = await app.gql('mutation($id: ID!, $url: String!) { addImageLocation(id: $id, input: { url: $url }) { id } }', { id: image.id, url: tricky }, app.tokens.memberA);
+    expect(add.body.errors?.[0]?.extensions?.code).toBe('URL_FORBIDDEN');
+    const imported = await c.call('POST', `/v2/images/${image.id}/import`, 'memberA', { body: { method: { name: 'web-download', uri: tricky } } });
+    expect(imported.status).toBe(400);
+    expect(imported.body.message).toContain('backslash');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(hitsOf(path)).toBe(0);
+    expect((await c.show(image.id)).status).toBe('queued');
+  });
 });
 
 describe('images.showLocations off in Vitrine (Glance shows them)', () => {

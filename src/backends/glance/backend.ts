@@ -666,7 +666,7 @@ export class GlanceBackend implements ArtifactBackend {
   async importImage(principal: Principal, imageId: string, request: ImportRequest, requestId?: string): Promise<TaskView> {
     const id = parseId(imageId);
     const body = importBody(request);
-    if (request.method === 'web-download') await checkImportUrl(request.uri!, this.urlFilter);
+    if (request.method === 'web-download') await this.checkForwardedUrl(request.uri!, 'web-download');
     // Glance adopts a caller's req-<uuid>, so its task names the request the client saw.
     const headers = requestId ? { 'x-openstack-request-id': requestId } : undefined;
     const call = this.request(principal, 'POST', `${imagePath(id)}/import`, { json: body, headers });
@@ -763,7 +763,19 @@ export class GlanceBackend implements ArtifactBackend {
    */
   private async checkLocationUrl(url: string): Promise<void> {
     const scheme = /^\s*([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
-    if (scheme === undefined || scheme === 'http' || scheme === 'https') await checkImportUrl(url, this.urlFilter);
+    if (scheme === undefined || scheme === 'http' || scheme === 'https') await this.checkForwardedUrl(url, 'a location');
+  }
+
+  /**
+   * The pre-check of a URL that Glance, not Vitrine, will fetch. Glance gets the URL as the
+   * client wrote it, so it must name the same host to every parser: a backslash is a path
+   * separator to WHATWG URL (what the filter judged) and to urllib3, but part of the
+   * authority to Python's urlsplit, which Glance's own filter and its web-download fetcher
+   * (urllib) use (`http://a\@b/` is host b there), so such URLs are refused outright.
+   */
+  private async checkForwardedUrl(url: string, what: string): Promise<void> {
+    if (url.includes('\\')) fail('URL_FORBIDDEN', `URI for ${what} does not pass filtering: the URL contains a backslash`);
+    await checkImportUrl(url, this.urlFilter);
   }
 
   private async patchLocations(principal: Principal, id: string, ops: unknown[]): Promise<ArtifactView> {
