@@ -328,6 +328,8 @@ function openGlanceBackend(spec: GlanceBackendConfig, config: Config, shared: Sh
     progressIntervalMs: config.dataPlane.progressIntervalMs,
     blobPathPrefix: parts.blobPathPrefix,
     allowPrivateUrls: config.dataPlane.allowPrivateUrls,
+    // Vitrine's switches in front of the proxied Glance's own (show_multiple_locations, show_image_direct_url).
+    locations: { show: config.images.showLocations, showDirectUrl: config.images.showDirectUrl },
     // Glance pages hold at most 1000 images; the federation reads short pages further.
     paging: { defaultPageSize: Math.min(parts.paging.defaultPageSize, GLANCE_MAX_PAGE), maxPageSize: Math.min(parts.paging.maxPageSize, GLANCE_MAX_PAGE) },
     pollIntervalMs: spec.importPollIntervalMs,

@@ -8,7 +8,9 @@ import type { ArtifactRecord, FieldValue, ImageStatus, Visibility } from './arti
  * Lossy corners, on purpose: Glance's `name: null` is stored as '' (Vitrine names are
  * strings) and shown as null again. `locations` and `direct_url` are shown only as the
  * caller passes them (images.showLocations / showDirectUrl, Glance's
- * show_multiple_locations / show_image_direct_url), and never read back.
+ * show_multiple_locations / show_image_direct_url), and never read back into the record:
+ * the Glance backend keeps what Glance showed beside each view (backends/glance/shapes.ts),
+ * so location URLs stay behind the getImageLocation policy rather than travel with the image.
  */
 export const IMAGE_TYPE = 'images';
 

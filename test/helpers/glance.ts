@@ -75,6 +75,8 @@ export interface StartGlanceOptions {
   notifications?: string;
   /** glance-dev's --keystone: a Keystone URL (no /v3); Glance then validates tokens with keystone-dev's service user. */
   keystone?: string;
+  /** glance-dev's --show-locations: show_multiple_locations and show_image_direct_url on, and a read-only http store `web` for http(s) locations. */
+  showLocations?: boolean;
 }
 
 export async function startGlance(options: StartGlanceOptions = {}): Promise<RealGlance> {
@@ -83,7 +85,7 @@ export async function startGlance(options: StartGlanceOptions = {}): Promise<Rea
   let lastError = '';
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    const extra = [...(options.notifications ? ['--notifications', options.notifications] : []), ...(options.keystone ? ['--keystone', options.keystone] : [])];
+    const extra = [...(options.notifications ? ['--notifications', options.notifications] : []), ...(options.keystone ? ['--keystone', options.keystone] : []), ...(options.showLocations ? ['--show-locations'] : [])];
     const up = await glanceDev(['up', '--fresh', '--port', String(port), '--dir', dir, ...extra], options.timeoutMs ?? GLANCE_START_TIMEOUT_MS - 30_000);
     const env = parseKeyValues(up.stdout);
     if (up.code === 0 && env.GLANCE_URL) {

@@ -1,6 +1,7 @@
 import { CircuitBreaker } from '../../src/backends/glance/breaker';
 import { glanceAnswerError, glanceMessage, transportFailure } from '../../src/backends/glance/errors';
 import { glanceFilter, glanceSort, reverseGlanceSort, timeOperand } from '../../src/backends/glance/query';
+import { imageView, locationsShown, storesOf } from '../../src/backends/glance/shapes';
 import { TypeRegistry } from '../../src/domain/builtin-types';
 import { resolveSort } from '../../src/domain/filters';
 
@@ -175,5 +176,28 @@ describe('circuit breaker', () => {
     expect(breaker.admit()).toBe(true);
     breaker.success();
     expect(breaker.state).toBe('closed');
+  });
+});
+
+describe('Glance image JSON: locations beside the view', () => {
+  const base = { id: '8a5b1a3e-7e2f-4c55-9a57-0f6c1d8f0b11', status: 'active', visibility: 'private', created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:01Z' };
+
+  it('keeps what Glance showed out of the record (no properties, nothing to serialize) and gives it to locationsShown', () => {
+    const view = imageView('legacy', { ...base, locations: [{ url: 'http://h/a', metadata: { store: 'web' } }, { url: 'rbd://p/i', metadata: null }], direct_url: 'http://h/a' });
+    expect(view.properties).toEqual({});
+    expect(JSON.stringify(view)).not.toContain('http://h/a');
+    expect(locationsShown(view)).toEqual({ locations: [{ url: 'http://h/a', metadata: { store: 'web' } }, { url: 'rbd://p/i', metadata: {} }], directUrl: 'http://h/a' });
+  });
+
+  it('answers null for keys Glance left out, and refuses locations that are not a list of URLs', () => {
+    expect(locationsShown(imageView('legacy', base))).toEqual({ locations: null, directUrl: null });
+    expect(locationsShown(imageView('legacy', { ...base, locations: [] }))).toEqual({ locations: [], directUrl: null });
+    expect(() => imageView('legacy', { ...base, locations: 'x' })).toThrow(expect.objectContaining({ code: 'UPSTREAM_REJECTED' }));
+    expect(() => imageView('legacy', { ...base, locations: [{ metadata: {} }] })).toThrow(expect.objectContaining({ code: 'UPSTREAM_REJECTED' }));
+  });
+
+  it('reads Glance\'s "read-only" store flag (its http store)', () => {
+    const stores = storesOf('legacy', { stores: [{ id: 'fast', default: 'true' }, { id: 'web', 'read-only': 'true' }] });
+    expect(stores.map((s) => [s.id, s.isDefault, s.readOnly])).toEqual([['fast', true, false], ['web', false, true]]);
   });
 });

@@ -14,12 +14,13 @@ import { validateVisibility } from '../../domain/rules';
 import { requireField, type ArtifactTypeDef } from '../../domain/types';
 import type { EventBus } from '../../events/port';
 import type {
-  ArtifactBackend, ArtifactPage, ArtifactView, BlobContent, BlobSweepReport, BlobTarget, BlobView, ByteSpan, CreateRequest, ExternalBlobRequest,
+  AddLocationRequest, ArtifactBackend, ArtifactPage, ArtifactView, BlobContent, BlobSweepReport, BlobTarget, BlobView, ByteSpan, CreateRequest, ExternalBlobRequest,
   ImageLocationsView, ImportRequest, ListRequest, StatusAction, StoreView, TaskView, UpdateRequest, UploadMeta, UploadResult, UsageView,
 } from '../port';
 import { checkImportUrl, type UrlFilter } from '../native/web-download';
 import { ProgressReporter } from '../common/progress';
 import { createBody, JSON_PATCH, patchFor } from './changes';
+import type { StatusCodes } from './errors';
 import { GlanceClient, headerValue, type GlanceRequest, type GlanceTimeouts, type Method } from './client';
 import { ImageEvents, type EventSink } from './events';
 import { identityHeaders, type IdentityMode } from './identity';
@@ -27,7 +28,7 @@ import { InFlightImages } from './in-flight';
 import { IMPORT_LOCK, importBody, ImportWatchers } from './imports';
 import { NotificationConsumer, NotificationHandler, type NotificationSettings } from './notifications';
 import { glanceFilter, glanceSort, keysetOf, MAX_IDS_PER_QUERY, reverseGlanceSort } from './query';
-import { imageBlob, imagesOf, imageView, memberOf, membersOf, storesOf, taskOf, tasksOf } from './shapes';
+import { imageBlob, imagesOf, imageView, locationsShown, memberOf, membersOf, storesOf, taskOf, tasksOf } from './shapes';
 import { checkAnnounced } from '../common/announced';
 import { outgoingUpload } from './upload';
 
@@ -54,6 +55,12 @@ export interface GlanceBackendOptions {
   blobPathPrefix: string;
   /** The web-download pre-check of imports lets private and loopback addresses through. */
   allowPrivateUrls: boolean;
+  /**
+   * images.showLocations / images.showDirectUrl: Vitrine's own switches in front of Glance's
+   * show_multiple_locations / show_image_direct_url. Off (the default): no locations shown,
+   * location changes FORBIDDEN before Glance is asked; on: Glance decides what each caller sees and may change.
+   */
+  locations?: { show: boolean; showDirectUrl: boolean };
   /** Page sizes; Glance itself caps a page at 1000. Default 25 and 1000. */
   paging?: PageLimits;
   /** How often a running import's task and image are read for importProgress events. Default 1000. */
@@ -93,6 +100,9 @@ const PERMISSIVE_URL_FILTER: UrlFilter = Object.freeze({
   disallowedPorts: Object.freeze([]),
   allowPrivate: false,
 });
+/** Glance's refusals of location changes (images.py _do_*_locations, location.py) as the native store's codes. */
+const LOCATION_CODES: StatusCodes = { 400: 'LOCATION_INVALID', 409: 'LOCATION_CONFLICT', 413: 'QUOTA_EXCEEDED' };
+const NO_LOCATIONS: ImageLocationsView = Object.freeze({ locations: null, directUrl: null });
 /** Glance's api_limit_max. */
 const GLANCE_MAX_LIMIT = 1000;
 const IMAGE_BLOB = 'image';
@@ -349,9 +359,9 @@ export class GlanceBackend implements ArtifactBackend {
     return updated;
   }
 
-  private async patch(principal: Principal, id: string, ops: unknown[]): Promise<ArtifactView> {
+  private async patch(principal: Principal, id: string, ops: unknown[], codes?: StatusCodes): Promise<ArtifactView> {
     const request = this.request(principal, 'PATCH', imagePath(id), { json: ops, contentType: JSON_PATCH });
-    return imageView(this.name, await this.client.json(request, [200]));
+    return imageView(this.name, await this.client.json(request, [200], codes));
   }
 
   /** deactivate / reactivate are Glance actions; an image becomes active only when its data arrives. */
@@ -656,7 +666,7 @@ export class GlanceBackend implements ArtifactBackend {
   async importImage(principal: Principal, imageId: string, request: ImportRequest, requestId?: string): Promise<TaskView> {
     const id = parseId(imageId);
     const body = importBody(request);
-    if (request.method === 'web-download') await checkImportUrl(request.uri!, this.urlFilter);
+    if (request.method === 'web-download') await this.checkForwardedUrl(request.uri!, 'web-download');
     // Glance adopts a caller's req-<uuid>, so its task names the request the client saw.
     const headers = requestId ? { 'x-openstack-request-id': requestId } : undefined;
     const call = this.request(principal, 'POST', `${imagePath(id)}/import`, { json: body, headers });
@@ -696,25 +706,83 @@ export class GlanceBackend implements ArtifactBackend {
 
   // ---- locations -----------------------------------------------------------------------
 
-  /** Locations of proxied images are Glance's business: not shown through Vitrine. */
-  async locationsOf(_principal: Principal, ids: readonly string[]): Promise<ImageLocationsView[]> {
-    return ids.map(() => ({ locations: null, directUrl: null }));
+  /**
+   * What Glance shows each caller of the images' locations and direct URL (it applies its
+   * show_multiple_locations, show_image_direct_url and get_image_location policy), within
+   * Vitrine's own switches. One batched read (getMany): Glance serves locations only with the image.
+   */
+  async locationsOf(principal: Principal, ids: readonly string[]): Promise<ImageLocationsView[]> {
+    const { show, showDirectUrl } = this.options.locations ?? { show: false, showDirectUrl: false };
+    if ((!show && !showDirectUrl) || ids.length === 0) return ids.map(() => NO_LOCATIONS);
+    const images = await this.getMany(principal, ids);
+    return images.map((image) => {
+      if (!image) return NO_LOCATIONS;
+      const shown = locationsShown(image);
+      return { locations: show ? shown.locations : null, directUrl: showDirectUrl ? shown.directUrl : null };
+    });
   }
 
-  async addImageLocation(): Promise<ArtifactView> {
-    return this.noLocations();
+  /** `add /locations/-` (or `/locations/N`), after Vitrine's URL check; Glance checks the location (it asks the store for its size) and activates a queued image. */
+  async addImageLocation(principal: Principal, imageId: string, request: AddLocationRequest): Promise<ArtifactView> {
+    this.requireLocations('add');
+    const id = parseId(imageId);
+    const position = request.position;
+    if (position !== undefined && (!Number.isSafeInteger(position) || position < 0)) fail('LOCATION_INVALID', 'Invalid position for adding a location.');
+    await this.checkLocationUrl(request.url);
+    return this.patchLocations(principal, id, [{ op: 'add', path: `/locations/${position ?? '-'}`, value: locationValue(request) }]);
   }
 
-  async replaceImageLocations(): Promise<ArtifactView> {
-    return this.noLocations();
+  /** `replace /locations`; URLs the image does not have yet pass Vitrine's URL check first (Glance accepts new ones only on a queued image). */
+  async replaceImageLocations(principal: Principal, imageId: string, locations: readonly AddLocationRequest[]): Promise<ArtifactView> {
+    this.requireLocations('update');
+    if (locations.length === 0) fail('FORBIDDEN', 'Cannot set locations to empty list.');
+    const current = await this.loadImage(principal, imageId);
+    const known = new Set((locationsShown(current).locations ?? []).map((l) => l.url));
+    for (const location of locations) if (!known.has(location.url)) await this.checkLocationUrl(location.url);
+    return this.patchLocations(principal, current.id, [{ op: 'replace', path: '/locations', value: locations.map(locationValue) }]);
   }
 
-  async removeImageLocation(): Promise<ArtifactView> {
-    return this.noLocations();
+  /** `remove /locations/N` (`-`: the last one); Glance refuses to remove the only one (403) and deletes a stored copy's data. */
+  async removeImageLocation(principal: Principal, imageId: string, index: number): Promise<ArtifactView> {
+    this.requireLocations('remove');
+    const id = parseId(imageId);
+    if (index !== -1 && (!Number.isSafeInteger(index) || index < 0)) fail('LOCATION_INVALID', 'Invalid position for removing a location.');
+    return this.patchLocations(principal, id, [{ op: 'remove', path: `/locations/${index === -1 ? '-' : index}` }]);
   }
 
-  private noLocations(): never {
-    return fail('FORBIDDEN', `backend ${this.name} (a Glance) does not manage image locations through Vitrine`, { backend: this.name });
+  private requireLocations(what: 'add' | 'update' | 'remove'): void {
+    // Glance's own words when show_multiple_locations is off.
+    if (!this.options.locations?.show) fail('FORBIDDEN', `It's not allowed to ${what} locations if locations are invisible.`, { backend: this.name });
+  }
+
+  /**
+   * http(s) URLs through the web-download pre-check (syntax; private and loopback addresses
+   * unless allowPrivateUrls), so a refused URL never reaches Glance. Other schemes name
+   * Glance's own stores (rbd, swift, cinder, ...): Glance alone knows which it reads, and it
+   * refuses file:// and unknown schemes itself.
+   */
+  private async checkLocationUrl(url: string): Promise<void> {
+    const scheme = /^\s*([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
+    if (scheme === undefined || scheme === 'http' || scheme === 'https') await this.checkForwardedUrl(url, 'a location');
+  }
+
+  /**
+   * The pre-check of a URL that Glance, not Vitrine, will fetch. Glance gets the URL as the
+   * client wrote it, so it must name the same host to every parser: a backslash is a path
+   * separator to WHATWG URL (what the filter judged) and to urllib3, but part of the
+   * authority to Python's urlsplit, which Glance's own filter and its web-download fetcher
+   * (urllib) use (`http://a\@b/` is host b there), so such URLs are refused outright.
+   */
+  private async checkForwardedUrl(url: string, what: string): Promise<void> {
+    if (url.includes('\\')) fail('URL_FORBIDDEN', `URI for ${what} does not pass filtering: the URL contains a backslash`);
+    await checkImportUrl(url, this.urlFilter);
+  }
+
+  private async patchLocations(principal: Principal, id: string, ops: unknown[]): Promise<ArtifactView> {
+    const updated = await this.patch(principal, id, ops, LOCATION_CODES);
+    // A first location activates a queued image; a removed one may change its stores.
+    await this.events?.report(updated, { kind: 'changed' });
+    return updated;
   }
 
   // ---- usage and quotas ----------------------------------------------------------------
@@ -747,6 +815,11 @@ export class GlanceBackend implements ArtifactBackend {
     }
     return { method, path, query: extra.query, headers, body, upload: extra.upload, signal: extra.signal };
   }
+}
+
+/** A location as Glance's image schema takes it (validation_data only when given). */
+function locationValue(request: AddLocationRequest): Record<string, unknown> {
+  return { url: request.url, metadata: request.metadata, ...(request.validationData && { validation_data: request.validationData }) };
 }
 
 function imagePath(id: string): string {

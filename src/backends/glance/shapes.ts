@@ -1,6 +1,6 @@
 import { MEMBER_STATUSES, type MemberRecord, type MemberStatus } from '../../domain/artifact';
 import { fromGlanceImage, type GlanceImage } from '../../domain/glance-image';
-import type { ArtifactView, BlobView, StoreView, TaskStatus, TaskView } from '../port';
+import type { ArtifactView, BlobView, ImageLocationsView, ImageLocationView, StoreView, TaskStatus, TaskView } from '../port';
 import { upstreamRejected } from './errors';
 
 /**
@@ -21,10 +21,38 @@ export function revisionOf(updatedAt: string): number {
   return Number.isNaN(t) ? 1 : Math.max(1, Math.floor((t - REVISION_EPOCH_MS) / 1000));
 }
 
+/**
+ * What Glance showed of each image view's locations, beside the view rather than in it:
+ * views travel further (event snapshots, subscriptions) than the getImageLocation policy
+ * lets location URLs go, so only `locationsShown` reads them back.
+ */
+const SHOWN_LOCATIONS = new WeakMap<ArtifactView, ImageLocationsView>();
+const NOT_SHOWN: ImageLocationsView = Object.freeze({ locations: null, directUrl: null });
+
 export function imageView(backend: string, value: unknown): ArtifactView {
   if (!isObject(value) || typeof value.id !== 'string' || typeof value.status !== 'string') throw upstreamRejected(backend, 'Glance answered with something that is not an image');
   const image = value as GlanceImage;
-  return fromGlanceImage(image, { backend, revision: revisionOf(String(image.updated_at ?? image.created_at)) });
+  const view = fromGlanceImage(image, { backend, revision: revisionOf(String(image.updated_at ?? image.created_at)) });
+  SHOWN_LOCATIONS.set(view, locationsOf(backend, value));
+  return view;
+}
+
+/** The locations and direct URL Glance showed with this view (null where it showed none). */
+export function locationsShown(view: ArtifactView): ImageLocationsView {
+  return SHOWN_LOCATIONS.get(view) ?? NOT_SHOWN;
+}
+
+/** Glance's `locations` (shown when show_multiple_locations is on) and `direct_url` (show_image_direct_url, when there is a location). */
+function locationsOf(backend: string, image: Record<string, unknown>): ImageLocationsView {
+  let locations: ImageLocationView[] | null = null;
+  if (image.locations !== undefined && image.locations !== null) {
+    if (!Array.isArray(image.locations)) throw upstreamRejected(backend, `Glance answered image ${String(image.id)} with locations that are not a list`);
+    locations = image.locations.map((l) => {
+      if (!isObject(l) || typeof l.url !== 'string') throw upstreamRejected(backend, `Glance answered image ${String(image.id)} with a location without a URL`);
+      return { url: l.url, metadata: isObject(l.metadata) ? l.metadata : {} };
+    });
+  }
+  return { locations, directUrl: typeof image.direct_url === 'string' ? image.direct_url : null };
 }
 
 export function imagesOf(backend: string, value: unknown): ArtifactView[] {
@@ -108,9 +136,9 @@ export function storesOf(backend: string, value: unknown): StoreView[] {
     return {
       id: s.id,
       description: typeof s.description === 'string' ? s.description : null,
-      // Glance writes the flags as strings ("true") in /v2/info/stores.
+      // Glance writes the flags as strings ("true") in /v2/info/stores; an http store is "read-only".
       isDefault: s.default === true || s.default === 'true',
-      readOnly: s.read_only === true || s.read_only === 'true',
+      readOnly: [s['read-only'], s.read_only].some((flag) => flag === true || flag === 'true'),
     };
   });
 }

@@ -31,7 +31,7 @@ export type AddImageLocationInput = {
   metadata?: InputMaybe<Scalars['JSONObject']['input']>;
   /** Where to insert it (0 is first); appended when omitted. */
   position?: InputMaybe<Scalars['Int']['input']>;
-  /** An http(s) URL that answers with the data; checked against the outbound URL filter. */
+  /** An http(s) URL that answers with the data, checked against the outbound URL filter (images of a Glance backend: also a scheme of one of that Glance's stores, which Glance checks). */
   url: Scalars['String']['input'];
   validationData?: InputMaybe<LocationValidationDataInput>;
 };
@@ -357,6 +357,7 @@ export type Image = Artifact & Node & {
    * Where the image's data is (Glance's locations): stored copies first as their store's
    * URL, then external http(s) URLs. Null unless images.showLocations is on and the caller
    * may see them (policy getImageLocation: admins and the owning project by default).
+   * Images of a Glance backend: what that Glance shows the caller, in its order.
    */
   locations?: Maybe<Array<ImageLocation>>;
   members: Array<Member>;
