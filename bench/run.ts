@@ -10,6 +10,13 @@ import { consoleTable, machineInfo, Row, writeReport } from './lib/report';
 import { scenarios } from './scenarios';
 import { NotRunnable } from './targets/vitrine';
 
+/**
+ * What `--quick` runs unless `--only` names others: the hot paths against Glance and the
+ * ceiling, and the data plane, so a developer sees the main ratios within about 3 minutes.
+ * Fan-out, proxy, Swift and scale-out need their own minutes: `--quick --only <name>`.
+ */
+const QUICK_SCENARIOS = ['graphql.list', 'graphql.show', 'facade.list', 'facade.show', 'blob.upload'];
+
 const USAGE = `usage: npm run bench -- [--quick] [--only name,...] [--rounds N] [--seconds S]
                        [--connections N] [--seed N] [--glance-workers N] [--no-build] [--list]
 scenarios: ${scenarios.map((s) => s.name).join(', ')}`;
@@ -55,6 +62,7 @@ function parseArgs(argv: string[]): { opts: BenchOptions; only?: string[]; list:
       default: throw new Error(`unknown argument ${a}\n${USAGE}`);
     }
   }
+  if (quick && !only) only = QUICK_SCENARIOS;
   const unknown = only?.filter((n) => !scenarios.some((s) => s.name === n)) ?? [];
   if (unknown.length) throw new Error(`unknown scenario(s): ${unknown.join(', ')}\n${USAGE}`);
   return { opts, only, list };
@@ -108,7 +116,7 @@ async function main(): Promise<number> {
   machine.loadavgEnd = loadavg().map((x) => Math.round(x * 100) / 100);
   const { repoRoot: _root, ...reportOpts } = opts;
   // Only a full run replaces latest.*, the figures docs/benchmarks.md quotes.
-  const reportName = only ? 'partial' : opts.quick ? 'quick' : 'latest';
+  const reportName = opts.quick ? 'quick' : only ? 'partial' : 'latest';
   const files = writeReport(join(opts.repoRoot, 'bench', 'results'), {
     machine,
     options: reportOpts,
