@@ -1,9 +1,9 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { randomUUID } from 'node:crypto';
 import { request } from 'undici';
-import { startTestApp, type HttpResult, type TestApp } from '../helpers/app';
+import { startTestApp, type TestApp } from '../helpers/app';
+import { facadeClient, PATCH_V20, PATCH_V21 } from '../helpers/facade-client';
 import { GLANCE_START_TIMEOUT_MS, startGlance, type RealGlance } from '../helpers/glance';
 
 /**
@@ -17,9 +17,6 @@ import { GLANCE_START_TIMEOUT_MS, startGlance, type RealGlance } from '../helper
  */
 jest.setTimeout(120_000);
 
-const V21 = 'application/openstack-images-v2.1-json-patch';
-const V20 = 'application/openstack-images-v2.0-json-patch';
-type Caller = keyof TestApp['tokens'];
 const DATA = Buffer.from('image data at an http location '.repeat(64));
 
 let glance: RealGlance;
@@ -34,19 +31,7 @@ function startVitrine(options: { images?: Record<string, unknown>; allowPrivateU
   });
 }
 
-function client(app: TestApp) {
-  const call = (method: string, path: string, who: Caller = 'memberA', options: { headers?: Record<string, string>; body?: unknown } = {}): Promise<HttpResult> =>
-    app.http(method, path, { headers: { 'x-auth-token': app.tokens[who], accept: 'application/json', ...options.headers }, body: options.body });
-  const patch = (id: string, ops: unknown, who: Caller = 'memberA', mediaType = V21) => call('PATCH', `/v2/images/${id}`, who, { headers: { 'content-type': mediaType }, body: JSON.stringify(ops) });
-  const show = async (id: string, who: Caller = 'memberA') => (await call('GET', `/v2/images/${id}`, who)).body;
-  const create = async (who: Caller = 'memberA') => {
-    const res = await call('POST', '/v2/images', who, { body: { name: `gloc-${randomUUID().slice(0, 8)}`, disk_format: 'raw', container_format: 'bare' } });
-    expect(res.status).toBe(201);
-    return res.body;
-  };
-  const addLocation = (id: string, value: unknown, who: Caller = 'memberA', path = '/locations/-') => patch(id, [{ op: 'add', path, value }], who);
-  return { call, patch, show, create, addLocation };
-}
+const client = (app: TestApp) => facadeClient(app, { accept: 'application/json', namePrefix: 'gloc' });
 
 /** The image as Glance itself shows it (glance-dev's trusted headers: an admin of Glance's default project). */
 async function inGlance(id: string): Promise<Record<string, any>> {
@@ -110,7 +95,7 @@ describe('facade, locations on', () => {
     expect(res.body).toMatchObject({ status: 'active', locations: [{ url: first.url, metadata: { foo: 'bar', store: 'web' } }], direct_url: first.url, size: DATA.length, os_hash_algo: null, os_hash_value: null });
     expect(hitsOf(`/a-${image.id}`)).toBeGreaterThan(0);
     const second = { url: `${first.url}#new`, metadata: { speed: '88mph' } };
-    expect((await c.patch(image.id, [{ add: '/locations/-', value: second }], 'memberA', V20)).status).toBe(200);
+    expect((await c.patch(image.id, [{ add: '/locations/-', value: second }], 'memberA', PATCH_V20)).status).toBe(200);
     const third = { url: `${first.url}#zero`, metadata: {} };
     expect((await c.addLocation(image.id, third, 'memberA', '/locations/0')).status).toBe(200);
     // Glance 25.1 inserts at the position in its PATCH answer but keeps locations in the

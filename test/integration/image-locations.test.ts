@@ -1,4 +1,4 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client as PgClient } from 'pg';
 import { request } from 'undici';
-import { startTestApp, type HttpResult, type TestApp } from '../helpers/app';
+import { startTestApp, type TestApp } from '../helpers/app';
+import { facadeClient, PATCH_V20, PATCH_V21 } from '../helpers/facade-client';
 
 /**
  * Image locations (Glance's show_multiple_locations and show_image_direct_url) through the
@@ -17,9 +18,6 @@ import { startTestApp, type HttpResult, type TestApp } from '../helpers/app';
  * glance/api/v2/images.py (_do_add/_do_replace/_do_remove_locations), the URL filter, the
  * policies and both switches, streaming from an external location, and persistence.
  */
-const V21 = 'application/openstack-images-v2.1-json-patch';
-const V20 = 'application/openstack-images-v2.0-json-patch';
-type Caller = keyof TestApp['tokens'];
 
 const DATA = Buffer.from('external image data, served over http'.repeat(100));
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
@@ -56,28 +54,7 @@ const ON = {
   imports: { webDownload: { allowedPorts: [] } },
 };
 
-function client(app: TestApp) {
-  const call = (method: string, path: string, who: Caller = 'memberA', options: { headers?: Record<string, string>; body?: unknown } = {}): Promise<HttpResult> =>
-    app.http(method, path, { headers: { 'x-auth-token': app.tokens[who], accept: 'text/plain', ...options.headers }, body: options.body });
-  const patch = (id: string, ops: unknown, who: Caller = 'memberA', mediaType = V21) => call('PATCH', `/v2/images/${id}`, who, { headers: { 'content-type': mediaType }, body: JSON.stringify(ops) });
-  const show = async (id: string, who: Caller = 'memberA') => (await call('GET', `/v2/images/${id}`, who)).body;
-  const create = async (who: Caller = 'memberA') => {
-    const res = await call('POST', '/v2/images', who, { body: { name: `loc-${randomUUID().slice(0, 8)}`, disk_format: 'raw', container_format: 'bare' } });
-    expect(res.status).toBe(201);
-    return res.body;
-  };
-  const upload = async (id: string, data: Buffer, who: Caller = 'memberA') => {
-    const res = await request(`${app.baseUrl}/v2/images/${id}/file`, { method: 'PUT', headers: { 'x-auth-token': app.tokens[who], 'content-type': 'application/octet-stream' }, body: data });
-    await res.body.dump();
-    return res.statusCode;
-  };
-  const download = async (id: string, who: Caller = 'memberA') => {
-    const res = await request(`${app.baseUrl}/v2/images/${id}/file`, { headers: { 'x-auth-token': app.tokens[who] } });
-    return { status: res.statusCode, headers: res.headers, bytes: Buffer.from(await res.body.arrayBuffer()) };
-  };
-  const addLocation = (id: string, value: unknown, who: Caller = 'memberA', path = '/locations/-') => patch(id, [{ op: 'add', path, value }], who);
-  return { call, patch, show, create, upload, download, addLocation };
-}
+const client = (app: TestApp) => facadeClient(app, { accept: 'text/plain', namePrefix: 'loc' });
 
 describe('with images.showLocations and showDirectUrl on', () => {
   let app: TestApp;
@@ -120,7 +97,7 @@ describe('with images.showLocations and showDirectUrl on', () => {
     expect(res.body).toMatchObject({ status: 'active', locations: [first], direct_url: first.url, size: DATA.length, checksum: null, os_hash_algo: null, os_hash_value: null });
     // The v2.0 dialect Tempest uses: {"add": "/locations/-", "value": ...}
     const second = { url: `${first.url}#new`, metadata: { speed: '88mph' } };
-    expect((await c.patch(image.id, [{ add: '/locations/-', value: second }], 'memberA', V20)).status).toBe(200);
+    expect((await c.patch(image.id, [{ add: '/locations/-', value: second }], 'memberA', PATCH_V20)).status).toBe(200);
     const third = { url: `${first.url}#zero`, metadata: {} };
     expect((await c.addLocation(image.id, third, 'memberA', '/locations/0')).status).toBe(200);
     const shown = await c.show(image.id);
