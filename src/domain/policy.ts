@@ -49,7 +49,7 @@ export function requireCreate(p: Principal, owner: string): void {
   if (owner !== p.projectId && !isAdmin(p)) fail('FORBIDDEN', 'only an admin may create artifacts for another project');
 }
 
-export function requireVisibilityChange(p: Principal, lifecycle: Lifecycle, a: Pick<ArtifactRecord, 'owner' | 'visibility' | 'status'>, to: Visibility, policies: Policies = POLICY_DEFAULTS): void {
+export function requireVisibilityChange(p: Principal, lifecycle: Lifecycle, a: Pick<ArtifactRecord, 'owner' | 'visibility' | 'status'>, to: Visibility, policies: Policies): void {
   requireWrite(p, a, 'change visibility');
   if (to === 'public') requirePolicy(policies, 'publicizeImage', p, a, 'make an artifact public');
   if (a.visibility === 'public' && to !== 'public') requirePolicy(policies, 'publicizeImage', p, a, 'withdraw a public artifact');
@@ -62,7 +62,7 @@ export function requireStatusAdmin(p: Principal, lifecycle: Lifecycle, a: Pick<A
   requireWrite(p, a, action);
 }
 
-export function requireDelete(p: Pick<Principal, 'roles' | 'projectId'> & Principal, lifecycle: Lifecycle, a: Pick<ArtifactRecord, 'owner' | 'visibility' | 'status'> & { protected: boolean }, policies: Policies = POLICY_DEFAULTS): void {
+export function requireDelete(p: Pick<Principal, 'roles' | 'projectId'> & Principal, lifecycle: Lifecycle, a: Pick<ArtifactRecord, 'owner' | 'visibility' | 'status'> & { protected: boolean }, policies: Policies): void {
   requireWrite(p, a, 'delete this artifact');
   requirePolicy(policies, 'deleteImage', p, a, 'delete this artifact');
   if (a.protected) fail('PROTECTED', 'the artifact is protected and cannot be deleted');

@@ -4,7 +4,7 @@ import { VitrineError } from '../../src/domain/errors';
 import { accessCondition, compileFilter, resolveSort } from '../../src/domain/filters';
 import { nextStatus } from '../../src/domain/lifecycle';
 import { decodeCursor, encodeCursor, planPage } from '../../src/domain/paging';
-import { canRead, requireDelete, requireVisibilityChange, type Principal } from '../../src/domain/policy';
+import { canRead, POLICY_DEFAULTS, requireDelete, requireVisibilityChange, type Principal } from '../../src/domain/policy';
 import { applyChange, initialFields, normalizeTags } from '../../src/domain/rules';
 
 const codeOf = (fn: () => unknown): string | undefined => {
@@ -100,11 +100,11 @@ describe('policy', () => {
     expect(canRead(admin, { owner: 'p1', visibility: 'private' })).toBe(true);
   });
   it('guards publishing and deleting', () => {
-    expect(codeOf(() => requireVisibilityChange(a, 'image', { owner: 'p1', visibility: 'shared', status: 'active' }, 'public'))).toBe('FORBIDDEN');
-    expect(codeOf(() => requireVisibilityChange(admin, 'artifact', { owner: 'p1', visibility: 'private', status: 'drafted' }, 'public'))).toBe('FORBIDDEN');
-    expect(codeOf(() => requireVisibilityChange(a, 'image', { owner: 'p1', visibility: 'shared', status: 'queued' }, 'community'))).toBeUndefined();
-    expect(codeOf(() => requireDelete(a, 'image', { owner: 'p1', visibility: 'private', status: 'active', protected: true }))).toBe('PROTECTED');
-    expect(codeOf(() => requireDelete(b, 'image', { owner: 'p1', visibility: 'public', status: 'active', protected: false }))).toBe('FORBIDDEN');
+    expect(codeOf(() => requireVisibilityChange(a, 'image', { owner: 'p1', visibility: 'shared', status: 'active' }, 'public', POLICY_DEFAULTS))).toBe('FORBIDDEN');
+    expect(codeOf(() => requireVisibilityChange(admin, 'artifact', { owner: 'p1', visibility: 'private', status: 'drafted' }, 'public', POLICY_DEFAULTS))).toBe('FORBIDDEN');
+    expect(codeOf(() => requireVisibilityChange(a, 'image', { owner: 'p1', visibility: 'shared', status: 'queued' }, 'community', POLICY_DEFAULTS))).toBeUndefined();
+    expect(codeOf(() => requireDelete(a, 'image', { owner: 'p1', visibility: 'private', status: 'active', protected: true }, POLICY_DEFAULTS))).toBe('PROTECTED');
+    expect(codeOf(() => requireDelete(b, 'image', { owner: 'p1', visibility: 'public', status: 'active', protected: false }, POLICY_DEFAULTS))).toBe('FORBIDDEN');
   });
   it('lists community artifacts of others only when asked for, and admins see everything', () => {
     expect(JSON.stringify(accessCondition(a, {}))).not.toContain('community');
