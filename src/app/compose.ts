@@ -168,7 +168,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       ...(imageCache && { imageCache: imageCache.cache }),
     });
     await registerDataPlane(server, { backend, authenticate, signer: urlSigner, prefix: DATA_PLANE_PREFIX });
-    await registerGlanceFacade(server, { backend, metadefs, authenticate, bodyLimitBytes: config.http.bodyLimitBytes, paging: config.paging, importMethods: config.imports.methods, multistore: config.blobs.multistore, showLocations: config.images.showLocations, policies: policiesOf(config.policy), ...(imageCache && { imageCache: imageCache.cache }) });
+    await registerGlanceFacade(server, { backend, metadefs, authenticate, bodyLimitBytes: config.http.bodyLimitBytes, paging: config.paging, importMethods: config.imports.methods, multistore: config.blobs.multistore, showLocations: config.images.showLocations, policies: policiesOf(config.policy), listCache: { entries: config.images.listCache.entries, bytes: config.images.listCache.maxBytes }, ...(imageCache && { imageCache: imageCache.cache }) });
     sweepTimer = setInterval(() => {
       backend.sweepBlobs({ exclusive: false }).catch((err: unknown) => logger.warn({ err }, 'blob sweep failed'));
     }, config.dataPlane.sweepIntervalSeconds * 1000);

@@ -238,6 +238,13 @@ export interface ArtifactBackend {
    */
   getMany(principal: Principal, ids: readonly string[]): Promise<Lookup[]>;
   list(principal: Principal, request: ListRequest): Promise<ArtifactPage>;
+  /**
+   * Changes whenever a committed write could change what list() (or locationsOf) returns to
+   * anyone; undefined when the backend cannot tell (a Glance changes behind Vitrine's back, a
+   * store without a safe write mark). Read before listing, an unchanged mark means the list
+   * answered then is still the answer, so an edge may reuse what it rendered.
+   */
+  listMark(): Promise<string | undefined>;
   create(principal: Principal, request: CreateRequest): Promise<ArtifactView>;
   update(principal: Principal, id: string, change: UpdateRequest, ifRevision?: number): Promise<ArtifactView>;
   changeStatus(principal: Principal, id: string, action: StatusAction, ifRevision?: number): Promise<ArtifactView>;

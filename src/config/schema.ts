@@ -368,6 +368,14 @@ export const ConfigSchema = strict({
     showDirectUrl: bool().default(false),
     /** Most locations one image may have (Glance's image_location_quota); -1: no limit. */
     maxLocations: int(-1).default(10),
+    /**
+     * Rendered `GET /v2/images` pages reused until the next write (src/http/glance/page-cache.ts);
+     * only where the backend can tell when a list changes (the native store on SQLite). 0 turns it off.
+     */
+    listCache: strict({
+      entries: int(0).default(256),
+      maxBytes: int(0).default(32 * 1024 ** 2),
+    }).prefault({}),
   }).prefault({}),
   /** Overrides of the overridable policy rules (src/domain/policy.ts): admin, member or reader. */
   policy: strict(policyShape()).prefault({}),

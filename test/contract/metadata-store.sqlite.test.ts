@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MetadataStore } from '../../src/storage/metadata/port';
 import { SqliteMetadataStore } from '../../src/storage/metadata/sqlite';
-import { metadataStoreContract } from './metadata-store.contract';
+import { artifact, eventFor, metadataStoreContract } from './metadata-store.contract';
 
 /** Runs the contract against a fresh file-backed database per test (WAL needs a real file). */
 const dirs = new Map<MetadataStore, string>();
@@ -48,6 +48,35 @@ describe('SqliteMetadataStore specifics', () => {
       const applied = db.prepare('SELECT id FROM schema_migrations').all();
       expect(applied).toEqual([{ id: '0001_artifacts' }, { id: '0002_uploads' }, { id: '0003_image_listing' }, { id: '0004_copies_and_tasks' }, { id: '0005_metadefs' }, { id: '0006_blob_locations' }]);
     } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('gives a write mark that moves with every committed write, never backwards, seen by other connections', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vitrine-mark-'));
+    const store = new SqliteMetadataStore({ path: join(dir, 'metadata.db') });
+    const other = new SqliteMetadataStore({ path: join(dir, 'metadata.db') });
+    try {
+      await store.migrate();
+      expect(await store.writeMark()).toBe(0);
+      const first = artifact(1);
+      await store.insertArtifact(first, eventFor('created', first), { unique: false });
+      const afterInsert = await store.writeMark();
+      expect(afterInsert).toBeGreaterThan(0);
+      expect(await other.writeMark()).toBe(afterInsert);
+      // A write that fails (stale revision) commits nothing and leaves the mark.
+      const renamed = { ...first, name: 'renamed', revision: 2 };
+      await expect(store.replaceArtifact(renamed, 7, eventFor('updated', renamed), { unique: false })).rejects.toThrow();
+      expect(await store.writeMark()).toBe(afterInsert);
+      await other.replaceArtifact(renamed, 1, eventFor('updated', renamed), { unique: false });
+      const afterUpdate = await store.writeMark();
+      expect(afterUpdate).toBeGreaterThan(afterInsert);
+      // Pruning every event must not lower it, or an old mark could come back.
+      await store.pruneEvents(0);
+      expect(await store.writeMark()).toBe(afterUpdate);
+    } finally {
+      await other.close();
       await store.close();
       rmSync(dir, { recursive: true, force: true });
     }

@@ -57,10 +57,10 @@ describe('policy rules', () => {
 
   it('reads images.* and policy.* from configuration, defaults off and Glance\'s, naming bad keys and values', () => {
     const config = loadConfig({ env: {} });
-    expect(config.images).toEqual({ showLocations: false, showDirectUrl: false, maxLocations: 10 });
+    expect(config.images).toEqual({ showLocations: false, showDirectUrl: false, maxLocations: 10, listCache: { entries: 256, maxBytes: 32 * 1024 ** 2 } });
     expect(config.policy).toEqual(POLICY_DEFAULTS);
     const set = loadConfig({ env: {}, overrides: { images: { showLocations: true }, policy: { setImageLocation: 'admin' } } });
-    expect(set.images).toEqual({ showLocations: true, showDirectUrl: false, maxLocations: 10 });
+    expect(set.images).toEqual({ showLocations: true, showDirectUrl: false, maxLocations: 10, listCache: { entries: 256, maxBytes: 32 * 1024 ** 2 } });
     expect(set.policy).toEqual({ ...POLICY_DEFAULTS, setImageLocation: 'admin' });
     expect(problems({ policy: { setImageLocation: 'owner', publicize: 'admin' }, images: { showLocations: 'yes' } })).toEqual([
       expect.stringMatching(/^images\.showLocations: expected true or false/),

@@ -124,6 +124,12 @@ export class FederatedBackend implements ArtifactBackend {
     return { lookups, ranks };
   }
 
+  /** Defined only when every member backend can tell; a failing member means no mark. */
+  async listMark(): Promise<string | undefined> {
+    const marks = await Promise.all(this.members.map((m) => m.backend.listMark().catch(() => undefined)));
+    return marks.every((m) => m !== undefined) ? marks.join(' ') : undefined;
+  }
+
   async list(principal: Principal, request: ListRequest): Promise<ArtifactPage> {
     const type = request.typeName !== undefined ? this.types.get(request.typeName) : undefined;
     const sort = resolveSort(type, request.sort);

@@ -236,6 +236,11 @@ export class GlanceBackend implements ArtifactBackend {
     return ids.map((id) => found.get(id.toLowerCase()) ?? null);
   }
 
+  /** Glance's images change without Vitrine seeing every write (notifications are optional and late). */
+  async listMark(): Promise<undefined> {
+    return undefined;
+  }
+
   async list(principal: Principal, request: ListRequest): Promise<ArtifactPage> {
     const type = this.imageType;
     const sort = resolveSort(type, request.sort);

@@ -157,6 +157,11 @@ export class NativeBackend implements ArtifactBackend {
     return records.map((r) => (r && canRead(principal, r, members.get(r.id)) ? this.view(r) : null));
   }
 
+  async listMark(): Promise<string | undefined> {
+    const mark = await this.store.writeMark?.();
+    return mark === undefined ? undefined : `${this.name}:${mark}`;
+  }
+
   async list(principal: Principal, request: ListRequest): Promise<ArtifactPage> {
     const type = request.typeName !== undefined ? this.types.get(request.typeName) : undefined;
     const typeCondition: Condition = type ? { op: 'eq', target: { kind: 'column', name: 'typeName' }, value: type.name } : { op: 'true' };

@@ -9,17 +9,29 @@ import { parseCreateBody } from './create-body';
 import { badRequest, forbidden, GlanceHttpError, notFound } from './errors';
 import { imageHref, toGlanceImage, type GlanceImage } from '../../domain/glance-image';
 import { parseImageListQuery } from './listing';
+import { PageCache, wantsFresh } from './page-cache';
 import { applyPatch, locationPosition, locationRequest, parsePatch, patchDialect, patchToChange, type PatchOperation } from './patch';
 import { principalOf, resource } from './router';
+
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** Images: list, create, show, update (JSON patch), delete, de/reactivate, tags. */
 export function registerImageRoutes(scope: FastifyInstance, ctx: FacadeContext): void {
   const { backend } = ctx;
 
   resource(scope, '/images', {
-    GET: async (request) => {
+    GET: async (request, reply) => {
       const principal = principalOf(request);
-      const query = parseImageListQuery(rawQuery(request), ctx.paging);
+      const raw = rawQuery(request);
+      const query = parseImageListQuery(raw, ctx.paging);
+      // The mark is read before listing: a write that lands in between moves it, so what is
+      // rendered below can only be stored under a mark that is already out of date.
+      const mark = ctx.listPages.enabled ? await backend.listMark() : undefined;
+      const key = PageCache.key(principal, raw);
+      if (mark !== undefined && !wantsFresh(request)) {
+        const cached = ctx.listPages.get(key, mark);
+        if (cached !== undefined) return reply.type(JSON_TYPE).send(cached);
+      }
       if (query.marker !== undefined) {
         // Glance answers an unknown (or invisible) marker with 400, not with an empty page.
         const [marker] = isUuid(query.marker) ? await backend.getMany(principal, [query.marker.toLowerCase()]) : [null];
@@ -38,7 +50,11 @@ export function registerImageRoutes(scope: FastifyInstance, ctx: FacadeContext):
       // Glance links a next page whenever this one is full, even if it turns out empty.
       const last = page.items.at(-1);
       if (last && page.items.length === query.limit) body.next = query.next(last.id);
-      return body;
+      // A partial federated page is never kept: the missing backend may answer next time.
+      if (mark === undefined || page.warnings) return body;
+      const json = JSON.stringify(body);
+      ctx.listPages.set(key, mark, json);
+      return reply.type(JSON_TYPE).send(json);
     },
 
     POST: async (request, reply) => {

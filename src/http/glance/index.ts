@@ -14,6 +14,7 @@ import type { ListLimits } from './listing';
 import { registerMemberRoutes } from './members';
 import { registerMetadefRoutes } from './metadefs';
 import { sendError, setUpScope } from './router';
+import { PageCache, type PageCacheLimits } from './page-cache';
 import { buildSchemas } from './schemas';
 import { registerVersionRoutes } from './versions';
 
@@ -39,6 +40,8 @@ export interface GlanceFacadeOptions {
   showLocations?: boolean;
   /** The overridable policy rules the facade checks before writing (Glance's defaults when omitted). */
   policies?: Policies;
+  /** Rendered image list pages kept for reuse (config images.listCache); off when omitted. */
+  listCache?: PageCacheLimits;
 }
 
 export async function registerGlanceFacade(app: FastifyInstance, options: GlanceFacadeOptions): Promise<void> {
@@ -52,6 +55,7 @@ export async function registerGlanceFacade(app: FastifyInstance, options: Glance
     ...(options.imageCache && { imageCache: options.imageCache }),
     showLocations: options.showLocations ?? false,
     policies: options.policies ?? POLICY_DEFAULTS,
+    listPages: new PageCache(options.listCache ?? { entries: 0, bytes: 0 }),
   };
 
   // Version documents need no token: discovery runs before clients authenticate.

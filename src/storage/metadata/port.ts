@@ -211,6 +211,13 @@ export interface MetadataStore {
   readEvents(afterSeq: number, limit: number): Promise<StoredEvent[]>;
   /** Keeps the newest `keep` events. */
   pruneEvents(keep: number): Promise<void>;
+  /**
+   * A number that grows with every committed write of artifacts, members, links or blobs
+   * (each appends an event) and is never used twice, so two equal marks mean nothing listed
+   * changed in between. Absent where it cannot be had cheaply and safely: PostgreSQL
+   * sequence values commit out of order, so a mark read there could hide a write.
+   */
+  writeMark?(): Promise<number>;
 
   /** Per-project quota overrides, by quota name (e.g. max_artifact_number:images). */
   getQuotas(projectId: string): Promise<Record<string, number>>;

@@ -427,6 +427,12 @@ export class SqliteMetadataStore implements MetadataStore {
     return rows.map(eventFromRow);
   }
 
+  async writeMark(): Promise<number> {
+    // AUTOINCREMENT's high-water mark: committed with the event, never lowered by pruning.
+    const row = this.stmt(`SELECT seq FROM sqlite_sequence WHERE name = 'events'`).get() as { seq: number } | undefined;
+    return row?.seq ?? 0;
+  }
+
   async pruneEvents(keep: number): Promise<void> {
     // Deletes up to the newest event that is not kept; with fewer than `keep + 1` events the bound is NULL and nothing goes.
     this.stmt('DELETE FROM events WHERE seq <= (SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?)').run(Math.max(0, Math.floor(keep)));
