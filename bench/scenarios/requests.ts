@@ -114,6 +114,18 @@ export function facadeList(ctx: BenchContext, fresh: boolean): MeasureRequest {
   };
 }
 
+/** The same list with `Cache-Control: no-cache`: every request queried and rendered afresh (images.listCache bypassed). */
+export function facadeListUncached(ctx: BenchContext): MeasureRequest {
+  return {
+    key: 'facade.list.uncached',
+    label: 'Vitrine /v2 list, keep-alive, no-cache',
+    spec: async () => {
+      const v = await ctx.vitrine();
+      return { url: v.url, method: 'GET', path: GLANCE_LIST_PATH, headers: { ...facadeHeaders(v.token), 'cache-control': 'no-cache' }, connections: ctx.opts.connections, fresh: false };
+    },
+  };
+}
+
 export function facadeShow(ctx: BenchContext, fresh = false): MeasureRequest {
   return {
     key: `facade.show.${fresh ? 'fresh' : 'ka'}`,

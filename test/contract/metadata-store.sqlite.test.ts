@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MetadataStore } from '../../src/storage/metadata/port';
+import Database from 'better-sqlite3';
+import { applyMigrations, MIGRATIONS } from '../../src/storage/metadata/migrations';
 import { SqliteMetadataStore } from '../../src/storage/metadata/sqlite';
 import { artifact, eventFor, metadataStoreContract } from './metadata-store.contract';
 
@@ -46,7 +48,7 @@ describe('SqliteMetadataStore specifics', () => {
       await store.migrate();
       await store.migrate();
       const applied = db.prepare('SELECT id FROM schema_migrations').all();
-      expect(applied).toEqual([{ id: '0001_artifacts' }, { id: '0002_uploads' }, { id: '0003_image_listing' }, { id: '0004_copies_and_tasks' }, { id: '0005_metadefs' }, { id: '0006_blob_locations' }]);
+      expect(applied).toEqual([{ id: '0001_artifacts' }, { id: '0002_uploads' }, { id: '0003_image_listing' }, { id: '0004_copies_and_tasks' }, { id: '0005_metadefs' }, { id: '0006_blob_locations' }, { id: '0007_children_json' }]);
     } finally {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
@@ -75,6 +77,62 @@ describe('SqliteMetadataStore specifics', () => {
       // Pruning every event must not lower it, or an old mark could come back.
       await store.pruneEvents(0);
       expect(await store.writeMark()).toBe(afterUpdate);
+    } finally {
+      await other.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('0007 fills the tag and property JSON of artifacts written before it, in their order', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vitrine-0007-'));
+    const path = join(dir, 'metadata.db');
+    try {
+      const db = new Database(path);
+      applyMigrations(db, MIGRATIONS.filter((m) => m.id < '0007'));
+      db.prepare(`INSERT INTO artifacts (id, type_name, name, version, version_prefix, version_suffix, version_meta, status, visibility, owner, fields, created_at, updated_at, activated_at, revision)
+        VALUES (?, 'images', 'old', '0.0.0', 0, '', '', 'queued', 'private', 'p1', '{}', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', NULL, 1)`).run('a1');
+      db.prepare(`INSERT INTO artifacts (id, type_name, name, version, version_prefix, version_suffix, version_meta, status, visibility, owner, fields, created_at, updated_at, activated_at, revision)
+        VALUES (?, 'images', 'bare', '0.0.0', 0, '', '', 'queued', 'private', 'p1', '{}', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', NULL, 1)`).run('a2');
+      const tag = db.prepare('INSERT INTO artifact_tags (artifact_id, tag, position) VALUES (?, ?, ?)');
+      tag.run('a1', 'zeta', 0);
+      tag.run('a1', 'alpha', 1);
+      const property = db.prepare('INSERT INTO artifact_properties (artifact_id, name, value) VALUES (?, ?, ?)');
+      property.run('a1', 'os_version', '12');
+      property.run('a1', 'os_distro', 'debian');
+      db.close();
+
+      const store = new SqliteMetadataStore({ path });
+      await store.migrate();
+      const [a1, a2] = await store.getArtifacts(['a1', 'a2']);
+      expect(a1!.tags).toEqual(['zeta', 'alpha']);
+      expect(Object.entries(a1!.properties)).toEqual([['os_distro', 'debian'], ['os_version', '12']]);
+      expect(a2!.tags).toEqual([]);
+      expect(a2!.properties).toEqual({});
+      await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps a count until the next write, from any connection', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vitrine-count-'));
+    const store = new SqliteMetadataStore({ path: join(dir, 'metadata.db') });
+    const other = new SqliteMetadataStore({ path: join(dir, 'metadata.db') });
+    try {
+      await store.migrate();
+      const all = { op: 'true' } as const;
+      const first = artifact(1);
+      await store.insertArtifact(first, eventFor('created', first), { unique: false });
+      expect(await store.countArtifacts(all)).toBe(1);
+      // A row slipped in without an event is not seen: the count was kept.
+      store.database.exec(`INSERT INTO artifacts (id, type_name, name, version, version_prefix, version_suffix, version_meta, status, visibility, owner, fields, created_at, updated_at, activated_at, revision)
+        SELECT 'sneaked-in', type_name, name, version, version_prefix, version_suffix, version_meta, status, visibility, owner, fields, created_at, updated_at, activated_at, revision FROM artifacts`);
+      expect(await store.countArtifacts(all)).toBe(1);
+      // Any committed write moves the mark, here one made through another connection.
+      const second = artifact(2);
+      await other.insertArtifact(second, eventFor('created', second), { unique: false });
+      expect(await store.countArtifacts(all)).toBe(3);
     } finally {
       await other.close();
       await store.close();

@@ -235,6 +235,18 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE artifact_blobs ADD COLUMN locations TEXT NOT NULL DEFAULT '[]';
     `,
   },
+  {
+    id: '0007_children_json',
+    sql: `
+      -- Tags and properties as JSON on the artifact row too, rewritten with every write, so a
+      -- listed page reads one row per artifact; the child tables stay for filtering.
+      ALTER TABLE artifacts ADD COLUMN tags_json TEXT NOT NULL DEFAULT '[]';
+      ALTER TABLE artifacts ADD COLUMN properties_json TEXT NOT NULL DEFAULT '{}';
+      UPDATE artifacts SET
+        tags_json = (SELECT json_group_array(tag) FROM (SELECT tag FROM artifact_tags t WHERE t.artifact_id = artifacts.id ORDER BY position)),
+        properties_json = (SELECT json_group_object(name, value) FROM (SELECT name, value FROM artifact_properties p WHERE p.artifact_id = artifacts.id ORDER BY name));
+    `,
+  },
 ];
 
 /** Applies the migrations not yet recorded; returns the ids it applied. */

@@ -46,20 +46,18 @@ interface ArtifactRow {
 
 
 
-/**
- * Tags and properties come with each row as JSON aggregates: one query per page instead of
- * three, and SQLite evaluates the subqueries only for the rows a LIMIT keeps.
- */
-const ARTIFACT_COLUMNS = `a.id, a.type_name, a.name, a.version, a.status, a.visibility, a.owner, a.fields, a.created_at, a.updated_at, a.activated_at, a.revision,
-  (SELECT json_group_array(tag) FROM (SELECT tag FROM artifact_tags t WHERE t.artifact_id = a.id ORDER BY position)) AS tags_json,
-  (SELECT json_group_object(name, value) FROM (SELECT name, value FROM artifact_properties p WHERE p.artifact_id = a.id ORDER BY name)) AS properties_json`;
+/** Tags and properties come with each row as JSON kept on it (migration 0007): one row per listed artifact. */
+const ARTIFACT_COLUMNS = 'a.id, a.type_name, a.name, a.version, a.status, a.visibility, a.owner, a.fields, a.created_at, a.updated_at, a.activated_at, a.revision, a.tags_json, a.properties_json';
 /** Id lists travel as one JSON parameter, so a statement is prepared once whatever the count. */
 const IDS = '(SELECT value FROM json_each(?))';
 const STATEMENT_CACHE_SIZE = 256;
+/** Distinct counts kept (a few hundred bytes each); all are dropped when full. */
+const COUNT_CACHE_SIZE = 512;
 
 export class SqliteMetadataStore implements MetadataStore {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
+  private readonly counts = new Map<string, { mark: number; n: number }>();
   /** One reusable transaction wrapper: `.immediate(fn)` runs fn inside BEGIN IMMEDIATE. */
   private readonly transaction: Database.Transaction<(fn: () => unknown) => unknown>;
 
@@ -130,9 +128,21 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.hydrate(this.stmt(sql).all(...params) as ArtifactRow[]);
   }
 
+  /**
+   * Counts repeat (every page of a listing asks for its total) and cost a scan of every
+   * matching index entry, so each is kept under the write mark it was counted at.
+   */
   async countArtifacts(where: Condition): Promise<number> {
     const { sql, params } = compileCount(sqliteDialect, where);
-    return (this.stmt(sql).get(...params) as { n: number }).n;
+    const key = `${sql}\n${JSON.stringify(params)}`;
+    // Read before counting: a write in between can only leave a count under an older mark.
+    const mark = this.currentMark();
+    const kept = this.counts.get(key);
+    if (kept?.mark === mark) return kept.n;
+    const n = (this.stmt(sql).get(...params) as { n: number }).n;
+    if (this.counts.size >= COUNT_CACHE_SIZE) this.counts.clear();
+    this.counts.set(key, { mark, n });
+    return n;
   }
 
   /** The query plan of `listArtifacts(query)`, one `EXPLAIN QUERY PLAN` detail line per step. */
@@ -428,6 +438,10 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async writeMark(): Promise<number> {
+    return this.currentMark();
+  }
+
+  private currentMark(): number {
     // AUTOINCREMENT's high-water mark: committed with the event, never lowered by pruning.
     const row = this.stmt(`SELECT seq FROM sqlite_sequence WHERE name = 'events'`).get() as { seq: number } | undefined;
     return row?.seq ?? 0;
@@ -594,11 +608,18 @@ export class SqliteMetadataStore implements MetadataStore {
     }
   }
 
+  /** Writes the tag and property rows (for filters), then their JSON on the artifact row (for reads), in the child rows' order. */
   private insertChildren(a: ArtifactRecord): void {
     const tag = this.stmt('INSERT INTO artifact_tags (artifact_id, tag, position) VALUES (?, ?, ?)');
     [...new Set(a.tags)].forEach((t, i) => tag.run(a.id, t, i));
     const property = this.stmt('INSERT INTO artifact_properties (artifact_id, name, value) VALUES (?, ?, ?)');
     for (const [name, value] of Object.entries(a.properties)) property.run(a.id, name, value);
+    this.stmt(
+      `UPDATE artifacts SET
+         tags_json = (SELECT json_group_array(tag) FROM (SELECT tag FROM artifact_tags t WHERE t.artifact_id = artifacts.id ORDER BY position)),
+         properties_json = (SELECT json_group_object(name, value) FROM (SELECT name, value FROM artifact_properties p WHERE p.artifact_id = artifacts.id ORDER BY name))
+       WHERE id = ?`,
+    ).run(a.id);
   }
 
   /** Counts the owner's other live artifacts inside the write's transaction; a negative limit means unlimited (Glare's -1). */
