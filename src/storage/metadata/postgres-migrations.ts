@@ -243,6 +243,15 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       ALTER TABLE artifact_blobs ADD COLUMN locations JSONB NOT NULL DEFAULT '[]';
     `,
   },
+  {
+    id: '0007_children_json',
+    sql: `
+      -- SQLite keeps tags and properties as JSON on the artifact row (its per-row aggregate
+      -- subqueries were most of a listed page); PostgreSQL still aggregates them per page.
+      -- Nothing to change here: the id keeps both schemas' histories aligned.
+      SELECT 1;
+    `,
+  },
 ];
 
 /** Lock keys (two-int form, so they never meet the one-bigint keys other software may use). */
