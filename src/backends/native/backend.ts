@@ -14,7 +14,7 @@ import { canonicalVersion } from '../../domain/semver';
 import { isBlobField, type ArtifactTypeDef } from '../../domain/types';
 import type { EventBus } from '../../events/port';
 import type { MetadataStore, NewEvent, StoredEvent } from '../../storage/metadata/port';
-import type { AddLocationRequest, ArtifactBackend, ArtifactPage, ArtifactView, BlobContent, BlobSweepReport, BlobTarget, BlobView, CreateRequest, ExternalBlobRequest, ImageLocationsView, ImportRequest, ListRequest, Lookup, StatusAction, StoreView, TaskView, UpdateRequest, UploadMeta, UploadResult, UsageView } from '../port';
+import type { AddLocationRequest, ArtifactBackend, ArtifactPage, ArtifactView, BlobContent, BlobSweepReport, BlobTarget, BlobView, CreateRequest, ExternalBlobRequest, ImageLocationsView, ImportRequest, ListRequest, Lookup, StatusAction, StoreView, TaskListRequest, TaskPage, TaskView, UpdateRequest, UploadMeta, UploadResult, UsageView } from '../port';
 import type { Readable } from 'node:stream';
 import { BlobService, type NativeBlobOptions } from './blobs';
 import { effectiveQuotas, quotaLimit, validateQuotas } from './quotas';
@@ -460,6 +460,11 @@ export class NativeBackend implements ArtifactBackend {
 
   async getTask(principal: Principal, taskId: string): Promise<TaskView> {
     return taskView(await this.imports().getTask(principal, taskId));
+  }
+
+  async listTasks(principal: Principal, request: TaskListRequest): Promise<TaskPage> {
+    const page = await this.imports().listAll(principal, request);
+    return { tasks: page.tasks.map(taskView), hasNextPage: page.hasNextPage };
   }
 
   async deleteFromStore(principal: Principal, imageId: string, store: string): Promise<ArtifactView> {

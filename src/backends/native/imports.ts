@@ -9,7 +9,7 @@ import { isAdmin, POLICY_DEFAULTS, requirePolicy, requireWrite, type Policies, t
 import type { ArtifactTypeDef } from '../../domain/types';
 import type { EventBus, ProgressEvent } from '../../events/port';
 import type { ArtifactWrite, MetadataStore, StoredEvent } from '../../storage/metadata/port';
-import type { ArtifactView, ImportMethod, ImportRequest } from '../port';
+import type { ArtifactView, ImportMethod, ImportRequest, TaskListRequest } from '../port';
 import { artifactWrite, transitionWrite } from './blob-writes';
 import { copiesOf } from './blobs';
 import type { HashPool } from './hasher';
@@ -189,6 +189,22 @@ export class ImageImports {
     const [task] = await this.o.store.getTasks([taskId]);
     if (!task || (!isAdmin(principal) && task.owner !== principal.projectId)) return fail('NOT_FOUND', `task ${taskId} was not found`);
     return task;
+  }
+
+  /** Every task, for admins (Glance's tasks_api_access); a page of `limit` plus one to tell whether more follow. */
+  async listAll(principal: Principal, request: TaskListRequest): Promise<{ tasks: TaskRecord[]; hasNextPage: boolean }> {
+    if (!isAdmin(principal)) fail('FORBIDDEN', 'only admins may list every task');
+    let after: TaskRecord | undefined;
+    if (request.afterId !== undefined) {
+      const [marker] = isUuid(request.afterId) ? await this.o.store.getTasks([request.afterId]) : [null];
+      if (!marker) fail('CURSOR_INVALID', `task ${JSON.stringify(request.afterId.slice(0, 64))} was not found`);
+      after = marker;
+    }
+    const limit = Math.max(0, Math.floor(request.limit));
+    const rows = await this.o.store.queryTasks({
+      where: request.filter ?? {}, sortKey: request.sortKey ?? 'createdAt', direction: request.direction ?? 'desc', after, limit: limit + 1,
+    });
+    return { tasks: rows.slice(0, limit), hasNextPage: rows.length > limit };
   }
 
   /** Removes an active image's bytes from one store (never its last one). */

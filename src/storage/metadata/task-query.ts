@@ -1,4 +1,5 @@
 import type { TaskRecord, TaskSortKey } from '../../domain/artifact';
+import { taskSortKeys } from '../../domain/task-order';
 import type { TaskQuery } from './port';
 import { SqlBuilder, type SqlDialect } from './sql';
 
@@ -17,11 +18,6 @@ const TASK_COLUMN_OF: Record<TaskSortKey, string> = {
 };
 
 const NULLABLE = new Set<TaskSortKey>(['userId', 'requestId', 'expiresAt']);
-
-/** Glance's order: the key, then created_at, then id (a key already among those is not repeated). */
-export function taskSortKeys(key: TaskSortKey): TaskSortKey[] {
-  return key === 'createdAt' || key === 'id' ? ['createdAt', 'id'] : [key, 'createdAt', 'id'];
-}
 
 /**
  * The `queryTasks` statement for both engines. A missing value sorts as '' (lowest, below
