@@ -20,7 +20,7 @@ import { BlobService, type NativeBlobOptions } from './blobs';
 import { effectiveQuotas, quotaLimit, validateQuotas } from './quotas';
 import { BlobSweeper } from './sweeper';
 import type { GlanceSource } from './glance-download';
-import { ImageImports, type ImportSettings, type WebFetcher } from './imports';
+import { ImageImports, listAllTasks, readTask, type ImportSettings, type WebFetcher } from './imports';
 import { ImageLocations, type LocationSettings } from './locations';
 
 export interface NativeBackendOptions {
@@ -459,11 +459,11 @@ export class NativeBackend implements ArtifactBackend {
   }
 
   async getTask(principal: Principal, taskId: string): Promise<TaskView> {
-    return taskView(await this.imports().getTask(principal, taskId));
+    return taskView(await readTask(this.store, principal, taskId));
   }
 
   async listTasks(principal: Principal, request: TaskListRequest): Promise<TaskPage> {
-    const page = await this.imports().listAll(principal, request);
+    const page = await listAllTasks(this.store, principal, request);
     return { tasks: page.tasks.map(taskView), hasNextPage: page.hasNextPage };
   }
 
