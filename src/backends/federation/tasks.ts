@@ -16,7 +16,7 @@ interface Run {
 
 /**
  * The task lists of several backends merged into one order (the key, createdAt, id; then the
- * backend's rank). A marker is found in whichever backend holds it; the others cannot start
+ * backend's rank; to the second for a Glance's tasks, which show no finer times). A marker is found in whichever backend holds it; the others cannot start
  * after a task they do not hold, so they are read from the start up to its position, as
  * image listings do with a foreign marker. A backend that does not answer is left out with a
  * warning while others answer.
@@ -42,8 +42,7 @@ export async function listMergedTasks(backends: readonly ArtifactBackend[], prin
   const failed = backends.map((backend, i) => ({ backend, run: runs[i] })).filter(({ run }) => run.error);
   if (failed.length === backends.length) throw failed[0].run.error!;
 
-  const merged = runs.flatMap((run, rank) => run.tasks.map((task): Ranked => ({ task, rank })));
-  merged.sort((a, b) => compareTasks(a.task, b.task, key, direction) || a.rank - b.rank);
+  const merged = mergeRuns(runs.map((run) => run.tasks), limit + 1, (a, b) => compareTasks(a.task, b.task, key, direction) || a.rank - b.rank);
   const warnings = failed.map(({ backend, run }) => ({ backend: backend.name, code: run.error!.code, message: run.error!.message }));
   return {
     tasks: merged.slice(0, limit).map((r) => r.task),
@@ -76,4 +75,26 @@ async function scanAfter(backend: ArtifactBackend, principal: Principal, request
     if (!page.hasNextPage || page.tasks.length === 0) return { tasks, hasNextPage: false };
     afterId = page.tasks[page.tasks.length - 1].id;
   }
+}
+
+/**
+ * The first `count` tasks of sorted runs, merged. Each run keeps its backend's own order: a
+ * Glance orders by times in microseconds but shows them in seconds, so its tasks are never
+ * re-sorted against each other, only against other backends' tasks.
+ */
+function mergeRuns(runs: TaskView[][], count: number, compare: (a: Ranked, b: Ranked) => number): Ranked[] {
+  const heads = runs.map(() => 0);
+  const out: Ranked[] = [];
+  while (out.length < count) {
+    let best: Ranked | undefined;
+    runs.forEach((run, rank) => {
+      if (heads[rank] >= run.length) return;
+      const candidate = { task: run[heads[rank]], rank };
+      if (best === undefined || compare(candidate, best) < 0) best = candidate;
+    });
+    if (best === undefined) break;
+    heads[best.rank]++;
+    out.push(best);
+  }
+  return out;
 }
