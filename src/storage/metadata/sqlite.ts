@@ -152,6 +152,12 @@ export class SqliteMetadataStore implements MetadataStore {
     return (this.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail);
   }
 
+  /** The query plan of `queryTasks(query)`, as explainList. */
+  explainTasks(query: TaskQuery): string[] {
+    const { sql, params } = compileTaskQuery(sqliteDialect, query, '*');
+    return (this.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail);
+  }
+
   /**
    * Loads many artifacts in one transaction, without events or quota checks: for imports,
    * benchmarks and test fixtures. Returns how many were written.

@@ -36,11 +36,14 @@ export function compileTaskQuery(dialect: SqlDialect, query: TaskQuery, columns:
   if (query.after) {
     const after = query.after;
     const beyond = query.direction === 'asc' ? '>' : '<';
+    // The leading bound on the first key lets the engine range-scan an index on it. Bound
+    // before the alternatives: placeholders are positional.
+    const bound = `${term(keys[0])} ${beyond}= ${b.bind(sortValue(after, keys[0]))}`;
     const alternatives = keys.map((key, i) => {
       const equal = keys.slice(0, i).map((k) => `${term(k)} = ${b.bind(sortValue(after, k))}`);
       return `(${[...equal, `${term(key)} ${beyond} ${b.bind(sortValue(after, key))}`].join(' AND ')})`;
     });
-    conditions.push(`(${alternatives.join(' OR ')})`);
+    conditions.push(`${bound} AND (${alternatives.join(' OR ')})`);
   }
   const orderBy = keys.map((key) => `${term(key)} ${query.direction.toUpperCase()}`).join(', ');
   const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
