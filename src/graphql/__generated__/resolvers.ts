@@ -1151,7 +1151,11 @@ export type Query = {
   nodes: Array<Maybe<Node>>;
   /** Named blob stores; empty when multiple stores are not enabled. */
   stores: Array<Store>;
-  /** Every task of every image and project (Glance's GET /v2/tasks): admins only. first: 25 by default, at most 1000. */
+  /**
+   * Every task of every image and project (Glance's GET /v2/tasks): admins only. first: 25 by
+   * default, at most 1000. A Glance backend lists its tasks without input, result, message or
+   * image: those show as {}, null, "" and "" here; read the task with importTask for them.
+   */
   tasks: ImportTaskConnection;
   /** Artifact counts, blob bytes and quotas of a project (the caller's by default; another's for admins). */
   usage: ProjectUsage;
