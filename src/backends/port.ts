@@ -1,4 +1,4 @@
-import type { ArtifactRecord, BlobRecord, TaskRecord, LinkRecord, MemberRecord, MemberStatus, Status, Visibility } from '../domain/artifact';
+import type { ArtifactRecord, BlobRecord, TaskFilter, TaskRecord, TaskSortKey, LinkRecord, MemberRecord, MemberStatus, Status, Visibility } from '../domain/artifact';
 import type { ErrorCode, VitrineError } from '../domain/errors';
 import type {
   MetadefAssociation, MetadefNamespace, MetadefNamespaceDetail, MetadefObject, MetadefProperty, MetadefResourceType, MetadefTag, MetadefVisibility,
@@ -187,8 +187,34 @@ export interface ImportRequest {
 
 export type { TaskStatus } from '../domain/artifact';
 
-/** A background job (Glance's task: one image import) as backends show it; lease bookkeeping stays inside. */
-export type TaskView = Omit<TaskRecord, 'leaseExpiresAt' | 'attempts'>;
+/**
+ * A background job (Glance's task: one image import) as backends show it; lease bookkeeping
+ * stays inside. A Glance may also hold its legacy `import` tasks.
+ */
+export type TaskView = Omit<TaskRecord, 'leaseExpiresAt' | 'attempts' | 'type'> & { type: string };
+
+export type { TaskFilter, TaskSortKey } from '../domain/artifact';
+
+/** The task list (Glance's GET /v2/tasks). */
+export interface TaskListRequest {
+  /** Equality on task columns (Glance filters on status, type and any other column). */
+  filter?: TaskFilter;
+  /** Default createdAt; createdAt then id break ties (see domain/task-order.ts). */
+  sortKey?: TaskSortKey;
+  /** Default desc. */
+  direction?: 'asc' | 'desc';
+  limit: number;
+  /** Start after this task (Glance's marker); CURSOR_INVALID when no such task is listed. */
+  afterId?: string;
+}
+
+export interface TaskPage {
+  tasks: TaskView[];
+  /** More tasks follow (from a Glance: its page was full, as its `next` link says). */
+  hasNextPage: boolean;
+  /** Set by a federation when some backends failed and the rest answered. */
+  warnings?: BackendWarning[];
+}
 
 export interface StoreView {
   id: string;
@@ -300,6 +326,8 @@ export interface ArtifactBackend {
   tasksOf(principal: Principal, imageId: string): Promise<TaskView[]>;
   /** One task; NOT_FOUND when absent or not the principal's (admins see all). */
   getTask(principal: Principal, taskId: string): Promise<TaskView>;
+  /** Every task, of every image (Glance's tasks_api_access: admins only, FORBIDDEN otherwise). */
+  listTasks(principal: Principal, request: TaskListRequest): Promise<TaskPage>;
   /** Removes an active image's data from one store (`DELETE /v2/stores/{store}/{id}`); refused for its last store. */
   deleteFromStore(principal: Principal, imageId: string, store: string): Promise<ArtifactView>;
 

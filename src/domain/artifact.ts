@@ -70,7 +70,18 @@ export interface BlobLocation {
   metadata: Record<string, unknown>;
 }
 
-export type TaskStatus = 'pending' | 'processing' | 'success' | 'failure';
+export const TASK_STATUSES = ['pending', 'processing', 'success', 'failure'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+/**
+ * What a task list sorts by (Glance sorts by any column of its tasks table); `createdAt`
+ * and then `id` break ties, in the same direction. Missing values sort lowest.
+ */
+export const TASK_SORT_KEYS = ['createdAt', 'updatedAt', 'expiresAt', 'id', 'type', 'status', 'owner', 'imageId', 'userId', 'requestId'] as const;
+export type TaskSortKey = (typeof TASK_SORT_KEYS)[number];
+
+/** Task columns a list filters on by equality. */
+export type TaskFilter = Partial<Record<'id' | 'type' | 'status' | 'owner' | 'imageId' | 'userId' | 'requestId', string>>;
 
 /**
  * A background job (Glance's task; today only image imports). A running task holds a

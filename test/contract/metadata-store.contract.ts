@@ -1,8 +1,8 @@
-import type { ArtifactRecord, BlobCopy, BlobLocation, BlobRecord, FieldValue, LinkRecord, MemberRecord, Scalar, TaskRecord } from '../../src/domain/artifact';
+import { TASK_SORT_KEYS, type ArtifactRecord, type BlobCopy, type BlobLocation, type BlobRecord, type FieldValue, type LinkRecord, type MemberRecord, type Scalar, type TaskRecord } from '../../src/domain/artifact';
 import { VitrineError, type ErrorCode } from '../../src/domain/errors';
 import type { MetadefKind, MetadefRecord } from '../../src/domain/metadefs';
 import { encodeVersion } from '../../src/domain/semver';
-import type { ArtifactWrite, Condition, Keyset, MetadataStore, NewEvent, SortKey, SortTarget, StoredEvent, Target, UploadRecord } from '../../src/storage/metadata/port';
+import type { ArtifactWrite, Condition, Keyset, MetadataStore, NewEvent, SortKey, SortTarget, StoredEvent, Target, TaskQuery, UploadRecord } from '../../src/storage/metadata/port';
 
 /**
  * The behaviour every MetadataStore adapter must show. Each test gets a fresh, empty store
@@ -769,6 +769,64 @@ export function metadataStoreContract(
         expect(await store.listTasks(uuid(1))).toEqual([tieHigh, tieLow, older]);
         expect(await store.listTasks(uuid(2))).toEqual([other]);
         expect(await store.listTasks(uuid(3))).toEqual([]);
+      });
+
+      describe('queryTasks', () => {
+        // Times: a missing expiresAt or userId sorts lowest; 'B' < 'a' in byte order, as both engines compare.
+        const fixtures = (): TaskRecord[] => [
+          task(1, { createdAt: at(5), updatedAt: at(50), status: 'success', expiresAt: at(500), userId: 'a', owner: 'p1' }),
+          task(2, { createdAt: at(7), updatedAt: at(20), status: 'failure', expiresAt: at(300), userId: 'B', owner: 'p2', imageId: uuid(2) }),
+          task(3, { createdAt: at(7), updatedAt: at(70), status: 'pending', userId: null, requestId: null, owner: 'p1' }),
+          task(4, { createdAt: at(2), updatedAt: at(30), status: 'success', expiresAt: at(300), userId: 'a', owner: 'p2', imageId: uuid(2) }),
+          task(5, { createdAt: at(9), updatedAt: at(10), status: 'processing', userId: 'c', owner: 'p1', leaseExpiresAt: at(60), attempts: 1 }),
+        ];
+        const query = (over: Partial<TaskQuery> = {}): TaskQuery => ({ where: {}, sortKey: 'createdAt', direction: 'desc', limit: 100, ...over });
+        const ids = (tasks: TaskRecord[]) => tasks.map((t) => Number(t.id.slice(-4)));
+
+        it('orders by the key, then createdAt, then id, all in one direction, missing values lowest', async () => {
+          for (const t of fixtures()) await store.insertTask(t);
+          expect(await store.queryTasks(query())).toEqual([taskId(5), taskId(3), taskId(2), taskId(1), taskId(4)].map((id) => fixtures().find((t) => t.id === id)));
+          expect(ids(await store.queryTasks(query({ direction: 'asc' })))).toEqual([4, 1, 2, 3, 5]);
+          // Glance's quirk: `id` is already a tie-breaker, so sorting by it sorts by createdAt first.
+          expect(ids(await store.queryTasks(query({ sortKey: 'id', direction: 'asc' })))).toEqual([4, 1, 2, 3, 5]);
+          expect(ids(await store.queryTasks(query({ sortKey: 'updatedAt', direction: 'asc' })))).toEqual([5, 2, 4, 1, 3]);
+          expect(ids(await store.queryTasks(query({ sortKey: 'status', direction: 'asc' })))).toEqual([2, 3, 5, 4, 1]);
+          expect(ids(await store.queryTasks(query({ sortKey: 'expiresAt', direction: 'asc' })))).toEqual([3, 5, 4, 2, 1]);
+          expect(ids(await store.queryTasks(query({ sortKey: 'expiresAt', direction: 'desc' })))).toEqual([1, 2, 4, 5, 3]);
+          expect(ids(await store.queryTasks(query({ sortKey: 'userId', direction: 'asc' })))).toEqual([3, 2, 4, 1, 5]);
+          expect(ids(await store.queryTasks(query({ sortKey: 'requestId', direction: 'desc' })))).toEqual([5, 4, 2, 1, 3]);
+          expect(ids(await store.queryTasks(query({ sortKey: 'owner', direction: 'desc', limit: 2 })))).toEqual([2, 4]);
+          expect(await store.queryTasks(query({ limit: 0 }))).toEqual([]);
+        });
+
+        it('filters by equality on each column, combined with AND', async () => {
+          for (const t of fixtures()) await store.insertTask(t);
+          expect(ids(await store.queryTasks(query({ where: { status: 'success' } })))).toEqual([1, 4]);
+          expect(ids(await store.queryTasks(query({ where: { status: 'success', owner: 'p2' } })))).toEqual([4]);
+          expect(ids(await store.queryTasks(query({ where: { imageId: uuid(2) } })))).toEqual([2, 4]);
+          expect(ids(await store.queryTasks(query({ where: { userId: 'a', requestId: 'req-1' } })))).toEqual([1]);
+          expect(ids(await store.queryTasks(query({ where: { id: taskId(3), type: 'api_image_import' } })))).toEqual([3]);
+          expect(await store.queryTasks(query({ where: { type: 'import' } }))).toEqual([]);
+          expect(await store.queryTasks(query({ where: { status: '' } }))).toEqual([]);
+          expect(ids(await store.queryTasks(query({ where: { owner: undefined } })))).toEqual([5, 3, 2, 1, 4]);
+        });
+
+        it('pages after a marker task through every order without losing or repeating a task', async () => {
+          for (const t of fixtures()) await store.insertTask(t);
+          for (const sortKey of TASK_SORT_KEYS) {
+            for (const direction of ['asc', 'desc'] as const) {
+              const all = await store.queryTasks(query({ sortKey, direction }));
+              const walked: TaskRecord[] = [];
+              for (let page = await store.queryTasks(query({ sortKey, direction, limit: 2 })); page.length > 0;) {
+                walked.push(...page);
+                page = await store.queryTasks(query({ sortKey, direction, limit: 2, after: page.at(-1) }));
+              }
+              expect({ sortKey, direction, ids: ids(walked) }).toEqual({ sortKey, direction, ids: ids(all) });
+            }
+          }
+          const marker = fixtures()[1];
+          expect(ids(await store.queryTasks(query({ after: marker, where: { owner: 'p1' } })))).toEqual([1]);
+        });
       });
 
       it('claims the oldest pending task, or a processing one whose lease expired, and skips leased and finished ones', async () => {

@@ -81,6 +81,58 @@ describe('a native store and a real Glance as one', () => {
     expect(names).toEqual(['fed-legacy', 'fed-native']);
   });
 
+  /** Imports staged bytes into a new image of `backend` through the facade; resolves when its task ended. */
+  async function importedTask(backend: string): Promise<string> {
+    const created = await app.gql(CREATE, { input: { name: `fed-task-${backend}`, diskFormat: 'raw', containerFormat: 'bare' }, backend }, TEST_TOKENS.memberA);
+    const id = created.body.data.createImage.id as string;
+    const headers = { 'x-auth-token': TEST_TOKENS.memberA };
+    const staged = await request(`${app.baseUrl}/v2/images/${id}/stage`, { method: 'PUT', headers: { ...headers, 'content-type': 'application/octet-stream' }, body: DATA.subarray(0, 4096) });
+    await staged.body.dump();
+    expect(staged.statusCode).toBe(204);
+    const started = await app.http('POST', `/v2/images/${id}/import`, { headers, body: { method: { name: 'glance-direct' } } });
+    expect(started.status).toBe(202);
+    for (const deadline = Date.now() + 120_000; Date.now() < deadline;) {
+      const tasks = (await app.http('GET', `/v2/images/${id}/tasks`, { headers })).body.tasks as { id: string; status: string }[];
+      if (tasks.length === 1 && ['success', 'failure'].includes(tasks[0].status)) return tasks[0].id;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`the import into ${backend} did not end`);
+  }
+
+  const listTasks = async (path: string) => {
+    const res = await app.http('GET', path, { headers: { 'x-auth-token': TEST_TOKENS.admin, accept: 'application/json' } });
+    expect(res.status).toBe(200);
+    return res.body as { tasks: { id: string; created_at: string }[]; next?: string };
+  };
+
+  test('GET /v2/tasks merges the native store\'s and the Glance\'s tasks, newest first, and pages across both', async () => {
+    const made: string[] = [];
+    for (const backend of ['legacy', 'native', 'legacy', 'native']) {
+      // Glance shows task times to the second: each import starts in a second of its own.
+      await new Promise((r) => setTimeout(r, 1050 - (Date.now() % 1000)));
+      made.push(await importedTask(backend));
+    }
+    const merged = (await listTasks('/v2/tasks')).tasks;
+    // Newest first: the imports ran one after the other.
+    expect(merged.map((t) => t.id)).toEqual([...made].reverse());
+    const glanceOwn = await request(`${glance.url}/v2/tasks`, { headers: { accept: 'application/json' } });
+    expect(((await glanceOwn.body.json()) as { tasks: { id: string }[] }).tasks.map((t) => t.id)).toEqual([made[2], made[0]]);
+
+    for (const direction of ['desc', 'asc']) {
+      const walked: string[] = [];
+      for (let path: string | undefined = `/v2/tasks?limit=1&sort_dir=${direction}`; path;) {
+        const page = await listTasks(path);
+        walked.push(...page.tasks.map((t) => t.id));
+        path = page.next;
+      }
+      expect(walked).toEqual(direction === 'desc' ? [...made].reverse() : made);
+    }
+    const denied = await app.http('GET', '/v2/tasks', { headers: { 'x-auth-token': TEST_TOKENS.memberA } });
+    expect(denied.status).toBe(403);
+    const gql = await app.gql('{ tasks(first: 3) { nodes { id } pageInfo { hasNextPage } } }');
+    expect(gql.body.data.tasks).toEqual({ nodes: [...made].reverse().slice(0, 3).map((id) => ({ id })), pageInfo: { hasNextPage: true } });
+  });
+
   test('with Glance down, native images are still served and listings name the backend that failed', async () => {
     await glance.stop();
     const listed = await app.gql('{ images(filter: { name: { in: ["fed-legacy", "fed-native"] } }) { edges { node { name } } } }', {}, TEST_TOKENS.memberA);
@@ -90,5 +142,10 @@ describe('a native store and a real Glance as one', () => {
     expect(native.body.data.image).toEqual({ name: 'fed-native' });
     const legacy = await app.gql('query($id: ID!) { image(id: $id) { name } }', { id: legacyId }, TEST_TOKENS.memberA);
     expect(legacy.body.errors?.[0].extensions?.code).toMatch(/^UPSTREAM_/);
+    // The task list holds the native store's tasks; GraphQL names the backend that failed.
+    expect((await listTasks('/v2/tasks')).tasks.map((t) => t.id)).toHaveLength(2);
+    const tasks = await app.gql('{ tasks { nodes { id } } }');
+    expect(tasks.body.data.tasks.nodes).toHaveLength(2);
+    expect(tasks.body.errors?.[0].extensions).toMatchObject({ code: expect.stringMatching(/^UPSTREAM_/), backend: 'legacy' });
   });
 });

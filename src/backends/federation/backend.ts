@@ -22,6 +22,8 @@ import type {
   Lookup,
   StatusAction,
   StoreView,
+  TaskListRequest,
+  TaskPage,
   TaskView,
   UpdateRequest,
   UploadMeta,
@@ -31,6 +33,8 @@ import type {
 import type { Readable } from 'node:stream';
 import { listMerged } from './listing';
 import { Locations } from './locations';
+import { listMergedTasks } from './tasks';
+import { IMAGE_TYPE } from '../../domain/glance-image';
 
 /**
  * Several backends served as one (docs/federation.md). Reads ask the backends in order;
@@ -301,6 +305,12 @@ export class FederatedBackend implements ArtifactBackend {
       }
     }
     throw failure ?? new VitrineError('NOT_FOUND', 'no such task');
+  }
+
+  /** Merged from the members that keep images (tasks are image imports). */
+  async listTasks(principal: Principal, request: TaskListRequest): Promise<TaskPage> {
+    const backends = this.members.filter((m) => m.typeNames === undefined || m.typeNames.includes(IMAGE_TYPE)).map((m) => m.backend);
+    return listMergedTasks(backends.length > 0 ? backends : [this.home], principal, request, this.options.paging.maxPageSize);
   }
 
   async deleteFromStore(principal: Principal, imageId: string, store: string): Promise<ArtifactView> {

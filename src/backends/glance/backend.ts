@@ -15,7 +15,7 @@ import { requireField, type ArtifactTypeDef } from '../../domain/types';
 import type { EventBus } from '../../events/port';
 import type {
   AddLocationRequest, ArtifactBackend, ArtifactPage, ArtifactView, BlobContent, BlobSweepReport, BlobTarget, BlobView, ByteSpan, CreateRequest, ExternalBlobRequest,
-  ImageLocationsView, ImportRequest, ListRequest, StatusAction, StoreView, TaskView, UpdateRequest, UploadMeta, UploadResult, UsageView,
+  ImageLocationsView, ImportRequest, ListRequest, StatusAction, StoreView, TaskListRequest, TaskPage, TaskSortKey, TaskView, UpdateRequest, UploadMeta, UploadResult, UsageView,
 } from '../port';
 import { checkImportUrl, type UrlFilter } from '../native/web-download';
 import { ProgressReporter } from '../common/progress';
@@ -31,6 +31,12 @@ import { glanceFilter, glanceSort, keysetOf, MAX_IDS_PER_QUERY, reverseGlanceSor
 import { imageBlob, imagesOf, imageView, locationsShown, memberOf, membersOf, storesOf, taskOf, tasksOf } from './shapes';
 import { checkAnnounced } from '../common/announced';
 import { outgoingUpload } from './upload';
+
+/** Glance's task columns, as its list sorts and filters by them. */
+const GLANCE_TASK_COLUMN: Record<TaskSortKey, string> = {
+  id: 'id', type: 'type', status: 'status', owner: 'owner', imageId: 'image_id', userId: 'user_id', requestId: 'request_id',
+  createdAt: 'created_at', updatedAt: 'updated_at', expiresAt: 'expires_at',
+};
 
 export interface GlanceBackendOptions {
   /** The backend's name in configuration, e.g. 'legacy'; ArtifactView.backend carries it. */
@@ -701,6 +707,27 @@ export class GlanceBackend implements ArtifactBackend {
   async getTask(principal: Principal, taskId: string): Promise<TaskView> {
     if (!isUuid(taskId)) fail('NOT_FOUND', `no task ${JSON.stringify(taskId.slice(0, 64))}`);
     return taskOf(this.name, await this.client.json(this.request(principal, 'GET', `/v2/tasks/${taskId.toLowerCase()}`), [200], { 403: 'NOT_FOUND' }));
+  }
+
+  /**
+   * Glance's GET /v2/tasks, one page of `limit` plus one to tell whether more follow. Glance
+   * applies its own tasks_api_access (403 → FORBIDDEN); an unknown marker is its 400.
+   */
+  async listTasks(principal: Principal, request: TaskListRequest): Promise<TaskPage> {
+    const limit = Math.max(0, Math.floor(request.limit));
+    const query = new URLSearchParams({ limit: String(limit + 1), sort_key: GLANCE_TASK_COLUMN[request.sortKey ?? 'createdAt'], sort_dir: request.direction ?? 'desc' });
+    for (const [key, value] of Object.entries(request.filter ?? {}) as [TaskSortKey, string | undefined][]) {
+      if (value !== undefined) query.set(GLANCE_TASK_COLUMN[key], value);
+    }
+    if (request.afterId !== undefined) {
+      if (!isUuid(request.afterId)) fail('CURSOR_INVALID', `task ${JSON.stringify(request.afterId.slice(0, 64))} was not found`);
+      query.set('marker', request.afterId);
+    }
+    const body = await this.client.json(this.request(principal, 'GET', '/v2/tasks', { query }), [200], request.afterId !== undefined ? { 400: 'CURSOR_INVALID' } : undefined);
+    const tasks = tasksOf(this.name, body);
+    // Glance links `next` whenever its page is full, also when it capped the size at its api_limit_max.
+    const next = typeof body === 'object' && body !== null && typeof (body as Record<string, unknown>).next === 'string';
+    return { tasks: tasks.slice(0, limit), hasNextPage: tasks.length > limit || next };
   }
 
   async deleteFromStore(principal: Principal, imageId: string, store: string): Promise<ArtifactView> {

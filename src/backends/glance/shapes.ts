@@ -109,7 +109,7 @@ export function taskOf(backend: string, value: unknown): TaskView {
   const input = isObject(value.input) ? value.input : {};
   return {
     id: value.id,
-    type: 'api_image_import',
+    type: typeof value.type === 'string' ? value.type : 'api_image_import',
     status: value.status as TaskStatus,
     imageId: typeof value.image_id === 'string' ? value.image_id : typeof input.image_id === 'string' ? input.image_id : '',
     owner: typeof value.owner === 'string' ? value.owner : '',

@@ -14,13 +14,13 @@ import { canonicalVersion } from '../../domain/semver';
 import { isBlobField, type ArtifactTypeDef } from '../../domain/types';
 import type { EventBus } from '../../events/port';
 import type { MetadataStore, NewEvent, StoredEvent } from '../../storage/metadata/port';
-import type { AddLocationRequest, ArtifactBackend, ArtifactPage, ArtifactView, BlobContent, BlobSweepReport, BlobTarget, BlobView, CreateRequest, ExternalBlobRequest, ImageLocationsView, ImportRequest, ListRequest, Lookup, StatusAction, StoreView, TaskView, UpdateRequest, UploadMeta, UploadResult, UsageView } from '../port';
+import type { AddLocationRequest, ArtifactBackend, ArtifactPage, ArtifactView, BlobContent, BlobSweepReport, BlobTarget, BlobView, CreateRequest, ExternalBlobRequest, ImageLocationsView, ImportRequest, ListRequest, Lookup, StatusAction, StoreView, TaskListRequest, TaskPage, TaskView, UpdateRequest, UploadMeta, UploadResult, UsageView } from '../port';
 import type { Readable } from 'node:stream';
 import { BlobService, type NativeBlobOptions } from './blobs';
 import { effectiveQuotas, quotaLimit, validateQuotas } from './quotas';
 import { BlobSweeper } from './sweeper';
 import type { GlanceSource } from './glance-download';
-import { ImageImports, type ImportSettings, type WebFetcher } from './imports';
+import { ImageImports, listAllTasks, readTask, type ImportSettings, type WebFetcher } from './imports';
 import { ImageLocations, type LocationSettings } from './locations';
 
 export interface NativeBackendOptions {
@@ -459,7 +459,12 @@ export class NativeBackend implements ArtifactBackend {
   }
 
   async getTask(principal: Principal, taskId: string): Promise<TaskView> {
-    return taskView(await this.imports().getTask(principal, taskId));
+    return taskView(await readTask(this.store, principal, taskId));
+  }
+
+  async listTasks(principal: Principal, request: TaskListRequest): Promise<TaskPage> {
+    const page = await listAllTasks(this.store, principal, request);
+    return { tasks: page.tasks.map(taskView), hasNextPage: page.hasNextPage };
   }
 
   async deleteFromStore(principal: Principal, imageId: string, store: string): Promise<ArtifactView> {

@@ -9,7 +9,7 @@ import { isAdmin, POLICY_DEFAULTS, requirePolicy, requireWrite, type Policies, t
 import type { ArtifactTypeDef } from '../../domain/types';
 import type { EventBus, ProgressEvent } from '../../events/port';
 import type { ArtifactWrite, MetadataStore, StoredEvent } from '../../storage/metadata/port';
-import type { ArtifactView, ImportMethod, ImportRequest } from '../port';
+import type { ArtifactView, ImportMethod, ImportRequest, TaskListRequest } from '../port';
 import { artifactWrite, transitionWrite } from './blob-writes';
 import { copiesOf } from './blobs';
 import type { HashPool } from './hasher';
@@ -183,12 +183,6 @@ export class ImageImports {
   async tasksOf(principal: Principal, imageId: string): Promise<TaskRecord[]> {
     const image = await this.o.host.loadVisible(principal, imageId);
     return this.o.store.listTasks(image.id);
-  }
-
-  async getTask(principal: Principal, taskId: string): Promise<TaskRecord> {
-    const [task] = await this.o.store.getTasks([taskId]);
-    if (!task || (!isAdmin(principal) && task.owner !== principal.projectId)) return fail('NOT_FOUND', `task ${taskId} was not found`);
-    return task;
   }
 
   /** Removes an active image's bytes from one store (never its last one). */
@@ -818,4 +812,27 @@ function requireImportPolicy(policies: Policies, method: ImportMethod, principal
   const what = method === 'copy-image' ? 'copy image data to more stores' : `import data into this image by ${method}`;
   if (method !== 'copy-image') requireWrite(principal, image, 'import data into this image');
   requirePolicy(policies, IMPORT_POLICIES[method], principal, image, what);
+}
+
+/** One task; NOT_FOUND when absent or another project's (admins see all). A read: no import service needed. */
+export async function readTask(store: MetadataStore, principal: Principal, taskId: string): Promise<TaskRecord> {
+  const [task] = await store.getTasks([taskId]);
+  if (!task || (!isAdmin(principal) && task.owner !== principal.projectId)) return fail('NOT_FOUND', `task ${taskId} was not found`);
+  return task;
+}
+
+/** Every task, for admins (Glance's tasks_api_access); a page of `limit` read with one more to tell whether more follow. */
+export async function listAllTasks(store: MetadataStore, principal: Principal, request: TaskListRequest): Promise<{ tasks: TaskRecord[]; hasNextPage: boolean }> {
+  if (!isAdmin(principal)) fail('FORBIDDEN', 'only admins may list every task');
+  let after: TaskRecord | undefined;
+  if (request.afterId !== undefined) {
+    const [marker] = isUuid(request.afterId) ? await store.getTasks([request.afterId]) : [null];
+    if (!marker) fail('CURSOR_INVALID', `task ${JSON.stringify(request.afterId.slice(0, 64))} was not found`);
+    after = marker;
+  }
+  const limit = Math.max(0, Math.floor(request.limit));
+  const rows = await store.queryTasks({
+    where: request.filter ?? {}, sortKey: request.sortKey ?? 'createdAt', direction: request.direction ?? 'desc', after, limit: limit + 1,
+  });
+  return { tasks: rows.slice(0, limit), hasNextPage: rows.length > limit };
 }

@@ -5,6 +5,7 @@ import { ArtifactView, BlobView, ArtifactPage, UsageView, TaskView, StoreView, M
 import { MemberRecord, LinkRecord } from '../../domain/artifact';
 import { ArtifactTypeDef, FieldDef, LinkDef } from '../../domain/types';
 import { Principal } from '../../domain/policy';
+import { TaskConnectionPage } from '../resolvers/import';
 import { GraphQLContext } from '../context';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -528,6 +529,20 @@ export type ImportTask = {
   result?: Maybe<Scalars['JSON']['output']>;
   status: ImportTaskStatus;
   updatedAt: Scalars['DateTime']['output'];
+};
+
+export type ImportTaskConnection = {
+  __typename?: 'ImportTaskConnection';
+  edges: Array<ImportTaskEdge>;
+  nodes: Array<ImportTask>;
+  /** hasPreviousPage is true whenever the page started after a cursor. */
+  pageInfo: PageInfo;
+};
+
+export type ImportTaskEdge = {
+  __typename?: 'ImportTaskEdge';
+  cursor: Scalars['String']['output'];
+  node: ImportTask;
 };
 
 export type ImportTaskStatus =
@@ -1136,6 +1151,12 @@ export type Query = {
   nodes: Array<Maybe<Node>>;
   /** Named blob stores; empty when multiple stores are not enabled. */
   stores: Array<Store>;
+  /**
+   * Every task of every image and project (Glance's GET /v2/tasks): admins only. first: 25 by
+   * default, at most 1000. A Glance backend lists its tasks without input, result, message or
+   * image: those show as {}, null, "" and "" here; read the task with importTask for them.
+   */
+  tasks: ImportTaskConnection;
   /** Artifact counts, blob bytes and quotas of a project (the caller's by default; another's for admins). */
   usage: ProjectUsage;
   viewer: Viewer;
@@ -1214,6 +1235,15 @@ export type QueryNodeArgs = {
 
 export type QueryNodesArgs = {
   ids: Array<Scalars['ID']['input']>;
+};
+
+
+export type QueryTasksArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  direction?: InputMaybe<SortDirection>;
+  filter?: InputMaybe<TaskListFilter>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+  sortKey?: InputMaybe<TaskSortKey>;
 };
 
 
@@ -1332,6 +1362,24 @@ export type TagsFilter = {
   /** Artifacts carrying at least one of these tags. */
   any?: InputMaybe<Array<Scalars['String']['input']>>;
 };
+
+/** Each given field must match exactly. */
+export type TaskListFilter = {
+  imageId?: InputMaybe<Scalars['ID']['input']>;
+  /** The project the task belongs to. */
+  owner?: InputMaybe<Scalars['String']['input']>;
+  status?: InputMaybe<ImportTaskStatus>;
+};
+
+/** What the task list sorts by; createdAt and then id break ties, in the same direction. */
+export type TaskSortKey =
+  | 'CREATED_AT'
+  | 'EXPIRES_AT'
+  | 'ID'
+  | 'IMAGE_ID'
+  | 'OWNER'
+  | 'STATUS'
+  | 'UPDATED_AT';
 
 export type TypeUsage = {
   __typename?: 'TypeUsage';
@@ -1546,6 +1594,8 @@ export type ResolversTypes = ResolversObject<{
   ImportMethod: ImportMethod;
   ImportProgress: ResolverTypeWrapper<Omit<ImportProgress, 'image'> & { image?: Maybe<ResolversTypes['Image']> }>;
   ImportTask: ResolverTypeWrapper<TaskView>;
+  ImportTaskConnection: ResolverTypeWrapper<TaskConnectionPage>;
+  ImportTaskEdge: ResolverTypeWrapper<Omit<ImportTaskEdge, 'node'> & { node: ResolversTypes['ImportTask'] }>;
   ImportTaskStatus: ImportTaskStatus;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   IntFilter: IntFilter;
@@ -1586,6 +1636,8 @@ export type ResolversTypes = ResolversObject<{
   StringFilter: StringFilter;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   TagsFilter: TagsFilter;
+  TaskListFilter: TaskListFilter;
+  TaskSortKey: TaskSortKey;
   TypeUsage: ResolverTypeWrapper<TypeUsage>;
   UpdateArtifactInput: UpdateArtifactInput;
   UpdateImageInput: UpdateImageInput;
@@ -1631,6 +1683,8 @@ export type ResolversParentTypes = ResolversObject<{
   ImportImageInput: ImportImageInput;
   ImportProgress: Omit<ImportProgress, 'image'> & { image?: Maybe<ResolversParentTypes['Image']> };
   ImportTask: TaskView;
+  ImportTaskConnection: TaskConnectionPage;
+  ImportTaskEdge: Omit<ImportTaskEdge, 'node'> & { node: ResolversParentTypes['ImportTask'] };
   Int: Scalars['Int']['output'];
   IntFilter: IntFilter;
   JSON: Scalars['JSON']['output'];
@@ -1664,6 +1718,7 @@ export type ResolversParentTypes = ResolversObject<{
   StringFilter: StringFilter;
   Subscription: Record<PropertyKey, never>;
   TagsFilter: TagsFilter;
+  TaskListFilter: TaskListFilter;
   TypeUsage: TypeUsage;
   UpdateArtifactInput: UpdateArtifactInput;
   UpdateImageInput: UpdateImageInput;
@@ -1872,6 +1927,17 @@ export type ImportTaskResolvers<ContextType = GraphQLContext, ParentType extends
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
 }>;
 
+export type ImportTaskConnectionResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ImportTaskConnection'] = ResolversParentTypes['ImportTaskConnection']> = ResolversObject<{
+  edges?: Resolver<Array<ResolversTypes['ImportTaskEdge']>, ParentType, ContextType>;
+  nodes?: Resolver<Array<ResolversTypes['ImportTask']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+}>;
+
+export type ImportTaskEdgeResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ImportTaskEdge'] = ResolversParentTypes['ImportTaskEdge']> = ResolversObject<{
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['ImportTask'], ParentType, ContextType>;
+}>;
+
 export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['JSON'], any> {
   name: 'JSON';
 }
@@ -2037,6 +2103,7 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   node?: Resolver<Maybe<ResolversTypes['Node']>, ParentType, ContextType, RequireFields<QueryNodeArgs, 'id'>>;
   nodes?: Resolver<Array<Maybe<ResolversTypes['Node']>>, ParentType, ContextType, RequireFields<QueryNodesArgs, 'ids'>>;
   stores?: Resolver<Array<ResolversTypes['Store']>, ParentType, ContextType>;
+  tasks?: Resolver<ResolversTypes['ImportTaskConnection'], ParentType, ContextType, RequireFields<QueryTasksArgs, 'direction' | 'sortKey'>>;
   usage?: Resolver<ResolversTypes['ProjectUsage'], ParentType, ContextType, Partial<QueryUsageArgs>>;
   viewer?: Resolver<ResolversTypes['Viewer'], ParentType, ContextType>;
 }>;
@@ -2118,6 +2185,8 @@ export type Resolvers<ContextType = GraphQLContext> = ResolversObject<{
   ImageLocation?: ImageLocationResolvers<ContextType>;
   ImportProgress?: ImportProgressResolvers<ContextType>;
   ImportTask?: ImportTaskResolvers<ContextType>;
+  ImportTaskConnection?: ImportTaskConnectionResolvers<ContextType>;
+  ImportTaskEdge?: ImportTaskEdgeResolvers<ContextType>;
   JSON?: GraphQLScalarType;
   JSONObject?: GraphQLScalarType;
   LinkDefinition?: LinkDefinitionResolvers<ContextType>;

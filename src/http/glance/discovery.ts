@@ -6,7 +6,7 @@ import { principalOf, resource } from './router';
 
 /** Schemas and the /v2/info documents (Glance schemas.py, discovery.py). */
 export function registerDiscoveryRoutes(scope: FastifyInstance, ctx: FacadeContext): void {
-  for (const name of ['image', 'images', 'member', 'members'] as const) {
+  for (const name of ['image', 'images', 'member', 'members', 'task', 'tasks'] as const) {
     resource(scope, `/schemas/${name}`, { GET: async () => ctx.schemas[name] });
   }
   for (const name of Object.keys(ctx.schemas.metadefs) as (keyof typeof ctx.schemas.metadefs)[]) {

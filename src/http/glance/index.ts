@@ -10,6 +10,7 @@ import { IMAGE_TYPE } from '../../domain/glance-image';
 import { POLICY_DEFAULTS, type Policies } from '../../domain/policy';
 import { registerImageRoutes } from './images';
 import { registerImportRoutes } from './imports';
+import { registerTaskListRoute } from './tasks';
 import type { ListLimits } from './listing';
 import { registerMemberRoutes } from './members';
 import { registerMetadefRoutes } from './metadefs';
@@ -72,6 +73,7 @@ export async function registerGlanceFacade(app: FastifyInstance, options: Glance
     registerDataRoutes(v2, ctx);
     registerDiscoveryRoutes(v2, ctx);
     registerImportRoutes(v2, ctx);
+    registerTaskListRoute(v2, ctx);
     registerMetadefRoutes(v2, { metadefs: options.metadefs, bodyLimit: ctx.bodyLimit, paging: ctx.paging });
     registerCacheRoutes(v2, ctx);
   }, { prefix: '/v2' });

@@ -102,11 +102,35 @@ const MEMBER_PROPERTIES: Record<string, JsonSchema> = {
   schema: { readOnly: true, type: 'string' },
 };
 
+/** Glance's task schema (api/v2/tasks.py): its keys, types and enums; Vitrine's descriptions. */
+const TASK_PROPERTIES: Record<string, JsonSchema> = {
+  id: { description: 'The task id (a UUID)', pattern: UUID_PATTERN, type: 'string' },
+  type: { description: 'What kind of job this is', enum: ['import', 'api_image_import'], type: 'string' },
+  status: { description: 'Where the job stands', enum: ['pending', 'processing', 'success', 'failure'], type: 'string' },
+  input: { description: 'What the job was asked to do', type: ['null', 'object'] },
+  result: { description: 'What the job produced', type: ['null', 'object'] },
+  owner: { description: 'The project the job belongs to', type: 'string' },
+  message: { description: 'Progress, or why the job failed', type: 'string' },
+  image_id: { description: 'The image the job works on', type: 'string' },
+  request_id: { description: 'The request that started the job', type: 'string' },
+  user_id: { description: 'The user who started the job', type: 'string' },
+  expires_at: { description: 'When the finished job stops being listed', type: ['null', 'string'] },
+  created_at: { description: 'When the job was created', type: 'string' },
+  updated_at: { description: 'When the job last changed', type: 'string' },
+  self: { readOnly: true, type: 'string' },
+  schema: { readOnly: true, type: 'string' },
+};
+
+/** The list shows stubs: no input, result or message. */
+const TASK_STUB_PROPERTIES = Object.fromEntries(Object.entries(TASK_PROPERTIES).filter(([key]) => !['input', 'result', 'message'].includes(key)));
+
 export interface GlanceSchemas {
   image: JsonSchema;
   images: JsonSchema;
   member: JsonSchema;
   members: JsonSchema;
+  task: JsonSchema;
+  tasks: JsonSchema;
   /** /v2/schemas/metadefs/*: the very documents the metadef catalog validates bodies with. */
   metadefs: Readonly<MetadefSchemas>;
 }
@@ -133,6 +157,12 @@ export function buildSchemas(imageType: ArtifactTypeDef): GlanceSchemas {
     members: {
       name: 'members',
       properties: { members: { type: 'array', items: member }, schema: { type: 'string' } },
+      links: [{ rel: 'describedby', href: '{schema}' }],
+    },
+    task: { name: 'task', properties: TASK_PROPERTIES },
+    tasks: {
+      name: 'tasks',
+      properties: { tasks: { type: 'array', items: { name: 'task', properties: TASK_STUB_PROPERTIES } }, schema: { type: 'string' } },
       links: [{ rel: 'describedby', href: '{schema}' }],
     },
     metadefs: METADEF_SCHEMAS,

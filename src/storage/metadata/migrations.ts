@@ -247,6 +247,14 @@ export const MIGRATIONS: readonly Migration[] = [
         properties_json = (SELECT json_group_object(name, value) FROM (SELECT name, value FROM artifact_properties p WHERE p.artifact_id = artifacts.id ORDER BY name));
     `,
   },
+  {
+    id: '0008_tasks_created',
+    sql: `
+      -- The task list (GET /v2/tasks) in its default order, newest first: a page is read off
+      -- this index, not sorted out of the whole table.
+      CREATE INDEX ix_tasks_created ON tasks (created_at, id);
+    `,
+  },
 ];
 
 /** Applies the migrations not yet recorded; returns the ids it applied. */

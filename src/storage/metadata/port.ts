@@ -1,4 +1,4 @@
-import type { ArtifactRecord, BlobRecord, LinkRecord, MemberRecord, Status, TaskRecord, Visibility } from '../../domain/artifact';
+import type { ArtifactRecord, BlobRecord, LinkRecord, MemberRecord, Status, TaskFilter, TaskRecord, TaskSortKey, Visibility } from '../../domain/artifact';
 import type { MetadefKind, MetadefRecord } from '../../domain/metadefs';
 
 /**
@@ -109,6 +109,16 @@ export interface MetadefInsertOptions {
   replace?: { namespace: string; kind: MetadefKind };
 }
 
+/** One page of the task list (Glance's GET /v2/tasks). */
+export interface TaskQuery {
+  where: TaskFilter;
+  sortKey: TaskSortKey;
+  direction: 'asc' | 'desc';
+  /** The marker: the page starts after this task. */
+  after?: TaskRecord;
+  limit: number;
+}
+
 export interface MetadataStore {
   /** Creates or upgrades the schema; idempotent. */
   migrate(): Promise<void>;
@@ -190,6 +200,11 @@ export interface MetadataStore {
   getTasks(ids: readonly string[]): Promise<(TaskRecord | null)[]>;
   /** Tasks of one image, newest first (createdAt, then id). */
   listTasks(imageId: string): Promise<TaskRecord[]>;
+  /**
+   * A page of all tasks matching `where`, ordered by `sortKey`, then createdAt, then id, all
+   * in `direction`, missing values lowest; only those strictly after `after` in that order.
+   */
+  queryTasks(query: TaskQuery): Promise<TaskRecord[]>;
   /**
    * Atomically takes the oldest task that is pending, or processing with a lease that
    * expired before `now`: sets it processing with `leaseExpiresAt` and one more attempt.

@@ -252,6 +252,14 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       SELECT 1;
     `,
   },
+  {
+    id: '0008_tasks_created',
+    sql: `
+      -- The task list (GET /v2/tasks) in its default order, newest first: a page is read off
+      -- this index, not sorted out of the whole table.
+      CREATE INDEX ix_tasks_created ON tasks (created_at, id);
+    `,
+  },
 ];
 
 /** Lock keys (two-int form, so they never meet the one-bigint keys other software may use). */

@@ -5,8 +5,9 @@ import { encodeVersion } from '../../domain/semver';
 import type { MetadefRecord } from '../../domain/metadefs';
 import type {
   ArtifactWrite, ByteLimit, Condition, CountLimit, ListQuery, MetadataStore, MetadefInsertOptions, MetadefKey, MetadefKind, MetadefQuery, NewEvent,
-  StoredEvent, UploadRecord, Usage,
+  StoredEvent, TaskQuery, UploadRecord, Usage,
 } from './port';
+import { compileTaskQuery } from './task-query';
 import { applyPostgresMigrations, COPY_LOCATIONS_EXPRESSION, LOCK_SPACE, quoteIdentifier, SCHEMA_NAME } from './postgres-migrations';
 import {
   blobFromRow, blobsWithUploads, copiesJson, eventFromRow, groupBy, locationsJson, metadefFromRow, push, TASK_COLUMNS, taskFromRow, taskValues, uploadFromRow,
@@ -410,6 +411,11 @@ export class PostgresMetadataStore implements MetadataStore {
   async listTasks(imageId: string): Promise<TaskRecord[]> {
     const rows = await this.rows<TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE image_id = $1 ORDER BY created_at DESC, id DESC`, [imageId]);
     return rows.map(taskFromRow);
+  }
+
+  async queryTasks(query: TaskQuery): Promise<TaskRecord[]> {
+    const { sql, params } = compileTaskQuery(postgresDialect, query, TASK_COLUMNS);
+    return (await this.rows<TaskRow>(sql, params)).map(taskFromRow);
   }
 
   async claimTask(now: string, leaseExpiresAt: string): Promise<TaskRecord | null> {

@@ -6,8 +6,9 @@ import { applyMigrations } from './migrations';
 import type { MetadefRecord } from '../../domain/metadefs';
 import type {
   ArtifactWrite, ByteLimit, Condition, CountLimit, ListQuery, MetadataStore, MetadefInsertOptions, MetadefKey, MetadefKind, MetadefQuery, NewEvent,
-  StoredEvent, UploadRecord, Usage,
+  StoredEvent, TaskQuery, UploadRecord, Usage,
 } from './port';
+import { compileTaskQuery } from './task-query';
 import {
   blobFromRow, blobsWithUploads, copiesJson, eventFromRow, groupBy, locationsJson, metadefFromRow, TASK_COLUMNS, taskFromRow, taskValues, uploadFromRow,
   type BlobRow, type EventRow, type MetadefRow, type TaskRow, type UploadRow,
@@ -148,6 +149,12 @@ export class SqliteMetadataStore implements MetadataStore {
   /** The query plan of `listArtifacts(query)`, one `EXPLAIN QUERY PLAN` detail line per step. */
   explainList(query: ListQuery): string[] {
     const { sql, params } = compileList(sqliteDialect, query, ARTIFACT_COLUMNS);
+    return (this.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail);
+  }
+
+  /** The query plan of `queryTasks(query)`, as explainList. */
+  explainTasks(query: TaskQuery): string[] {
+    const { sql, params } = compileTaskQuery(sqliteDialect, query, '*');
     return (this.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail);
   }
 
@@ -402,6 +409,11 @@ export class SqliteMetadataStore implements MetadataStore {
   async listTasks(imageId: string): Promise<TaskRecord[]> {
     const rows = this.stmt('SELECT * FROM tasks WHERE image_id = ? ORDER BY created_at DESC, id DESC').all(imageId) as TaskRow[];
     return rows.map(taskFromRow);
+  }
+
+  async queryTasks(query: TaskQuery): Promise<TaskRecord[]> {
+    const { sql, params } = compileTaskQuery(sqliteDialect, query, '*');
+    return (this.stmt(sql).all(...params) as TaskRow[]).map(taskFromRow);
   }
 
   async claimTask(now: string, leaseExpiresAt: string): Promise<TaskRecord | null> {
