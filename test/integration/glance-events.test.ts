@@ -381,6 +381,9 @@ describe('artifactEvents over GraphQL', () => {
 
   it('delivers events of an image created and uploaded in Glance directly', async () => {
     const queue = `vitrine-test-${randomUUID()}`;
+    const name = `ws-${randomUUID().slice(0, 8)}`;
+    // Created before Vitrine listens: its deletion is all Vitrine will hear of it.
+    const unseen = await createDirect(name);
     app = await startTestApp({
       backends: [
         { name: 'native', driver: 'native' },
@@ -388,7 +391,6 @@ describe('artifactEvents over GraphQL', () => {
       ],
     });
     client = createClient({ url: `${app.baseUrl.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { token: app.tokens.admin }, retryAttempts: 0, lazy: true });
-    const name = `ws-${randomUUID().slice(0, 8)}`;
     const received: any[] = [];
     const wakers: (() => void)[] = [];
     const subscribe = (query: string, variables?: Record<string, unknown>) => client!.subscribe({ query, variables }, {
@@ -402,7 +404,7 @@ describe('artifactEvents over GraphQL', () => {
       },
       complete: () => undefined,
     });
-    subscribe('subscription($filter: ArtifactEventFilter) { artifactEvents(filter: $filter) { kind artifactId typeName from to artifact { id name backend ... on Image { size } } } }', { filter: { names: [name] } });
+    subscribe('subscription($filter: ArtifactEventFilter) { artifactEvents(filter: $filter) { kind artifactId typeName from to artifact { id name backend ... on Image { size osHidden osHashValue } } } }', { filter: { names: [name] } });
     // A query over the same socket answers once the subscription before it is set up.
     await new Promise<void>((resolve) => {
       wakers.push(resolve);
@@ -424,5 +426,18 @@ describe('artifactEvents over GraphQL', () => {
     expect(events.every((e) => e.artifactId === id && e.typeName === 'images' && e.artifact.backend === 'legacy' && e.artifact.name === name)).toBe(true);
     // The artifact is the one readable at delivery, which may be any state since the event.
     expect(events[2].artifact.id).toBe(id);
+
+    // Glance's image.delete does not carry os_hidden, and Vitrine never read this image: unknown, not false.
+    await direct('DELETE', `/v2/images/${unseen}`);
+    const until = Date.now() + 60_000;
+    while (!received.some((r) => r.error || r.data?.artifactEvents?.kind === 'DELETED')) {
+      if (Date.now() > until) throw new Error(`no DELETED event: ${JSON.stringify(received)}`);
+      await new Promise<void>((resolve) => {
+        wakers.push(resolve);
+        setTimeout(resolve, 500);
+      });
+    }
+    // (No status before is known either.)
+    expect(received.at(-1)).toEqual({ data: { artifactEvents: { kind: 'DELETED', artifactId: unseen, typeName: 'images', from: null, to: 'DELETED', artifact: { id: unseen, name, backend: expect.any(String), size: null, osHidden: null, osHashValue: null } } } });
   });
 });
