@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,10 +62,10 @@ async function consuming(b: GlanceBackend): Promise<void> {
 }
 
 /** Glance's API called directly, as another client of that Glance would (project GLANCE_PROJECT_ID). */
-async function direct(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<any> {
+async function direct(method: string, path: string, body?: unknown, contentType = 'application/json', headers: Record<string, string> = {}): Promise<any> {
   const res = await fetch(`${glance.url}${path}`, {
     method,
-    headers: { accept: 'application/json', ...(body !== undefined && { 'content-type': contentType }) },
+    headers: { accept: 'application/json', ...(body !== undefined && { 'content-type': contentType }), ...headers },
     body: body === undefined ? undefined : Buffer.isBuffer(body) ? body : JSON.stringify(body),
   });
   if (res.status >= 300) throw new Error(`${method} ${path}: HTTP ${res.status} ${await res.text()}`);
@@ -238,6 +238,72 @@ describe("Glance's notifications", () => {
     expect(summary(await eventsOf(image.id)).filter(([kind]) => kind === 'deleted')).toEqual([['deleted', 'active', 'deleted']]);
   });
 
+  it('carry os_hidden, which the payload lacks, read from Glance for the notified state', async () => {
+    const b = open({ notifications: notifications() });
+    await consuming(b);
+    const { id } = await direct('POST', '/v2/images', { name: 'hidden', disk_format: 'raw', container_format: 'bare', os_hidden: true });
+    const [created] = await until(id, (e) => e.length === 1);
+    expect(created).toMatchObject({ kind: 'created', snapshot: { fields: { os_hidden: true, os_hash_algo: null, os_hash_value: null } } });
+    // A change of os_hidden alone is a change a subscriber can see.
+    await direct('PATCH', `/v2/images/${id}`, [{ op: 'replace', path: '/os_hidden', value: false }], 'application/openstack-images-v2.1-json-patch');
+    const events = await until(id, (e) => e.length === 2);
+    expect(summary(events)).toEqual([['created', null, null], ['updated', null, null]]);
+    expect(events[1].snapshot.fields.os_hidden).toBe(false);
+    await direct('PATCH', `/v2/images/${id}`, [{ op: 'replace', path: '/os_hidden', value: true }], 'application/openstack-images-v2.1-json-patch');
+    expect((await until(id, (e) => e.length === 3))[2].snapshot.fields.os_hidden).toBe(true);
+    // Deleted in Glance: the snapshot keeps what was known of the image before.
+    await direct('DELETE', `/v2/images/${id}`);
+    const deleted = (await until(id, (e) => e.some((x) => x.kind === 'deleted'))).at(-1)!;
+    expect(deleted.snapshot.fields).toMatchObject({ os_hidden: true });
+  });
+
+  it('carry the os_hash_* of data uploaded in Glance directly', async () => {
+    const b = open({ notifications: notifications() });
+    await consuming(b);
+    const id = await createDirect();
+    const data = randomBytes(12_345);
+    await direct('PUT', `/v2/images/${id}/file`, data, 'application/octet-stream');
+    const active = (await until(id, (e) => e.some((x) => x.to === 'active'))).find((x) => x.to === 'active')!;
+    expect(active.snapshot.fields).toMatchObject({
+      size: 12_345,
+      checksum: createHash('md5').update(data).digest('hex'),
+      os_hash_algo: 'sha512',
+      os_hash_value: createHash('sha512').update(data).digest('hex'),
+    });
+  });
+
+  it('turn member changes made in Glance directly into updated events of the image', async () => {
+    const b = open({ notifications: notifications() });
+    await consuming(b);
+    const other = randomUUID().replace(/-/g, '');
+    const { id } = await direct('POST', '/v2/images', { name: 'shared', disk_format: 'raw', container_format: 'bare', visibility: 'shared' });
+    await until(id, (e) => e.length === 1);
+    await direct('POST', `/v2/images/${id}/members`, { member: other });
+    await until(id, (e) => e.length === 2);
+    // The member project accepts, with its own identity.
+    await direct('PUT', `/v2/images/${id}/members/${other}`, { status: 'accepted' }, 'application/json', { 'x-project-id': other, 'x-user-id': 'u-other', 'x-roles': 'member,reader' });
+    await until(id, (e) => e.length === 3);
+    await direct('DELETE', `/v2/images/${id}/members/${other}`);
+    const events = await until(id, (e) => e.length === 4);
+    expect(summary(events)).toEqual([['created', null, null], ['updated', null, null], ['updated', null, null], ['updated', null, null]]);
+    expect(events.slice(1).every((e) => e.snapshot.id === id && e.snapshot.visibility === 'shared' && e.owner === glance.projectId)).toBe(true);
+    expect(published.filter((e) => e.artifactId === id)).toEqual(events);
+    // Nothing more comes of them.
+    expect(summary(await settle(id))).toHaveLength(4);
+  });
+
+  it('add no duplicate of member changes made through Vitrine', async () => {
+    const b = open({ notifications: notifications() });
+    await consuming(b);
+    const other = randomUUID().replace(/-/g, '');
+    const image = await b.create(admin, { typeName: 'images', name: 'members-once', visibility: 'shared', fields: { disk_format: 'raw', container_format: 'bare' } });
+    await b.addMember(admin, image.id, other);
+    await b.updateMember({ projectId: other, userId: 'u-other', roles: ['member', 'reader'] }, image.id, other, 'accepted');
+    await b.removeMember(admin, image.id, other);
+    await b.addMember(admin, image.id, other);
+    expect(summary(await settle(image.id))).toEqual([['created', null, null], ...Array(4).fill(['updated', null, null])]);
+  });
+
   it('give imports run in Glance directly a final importProgress event', async () => {
     const b = open({ notifications: notifications() });
     await consuming(b);
@@ -315,6 +381,9 @@ describe('artifactEvents over GraphQL', () => {
 
   it('delivers events of an image created and uploaded in Glance directly', async () => {
     const queue = `vitrine-test-${randomUUID()}`;
+    const name = `ws-${randomUUID().slice(0, 8)}`;
+    // Created before Vitrine listens: its deletion is all Vitrine will hear of it.
+    const unseen = await createDirect(name);
     app = await startTestApp({
       backends: [
         { name: 'native', driver: 'native' },
@@ -322,7 +391,6 @@ describe('artifactEvents over GraphQL', () => {
       ],
     });
     client = createClient({ url: `${app.baseUrl.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { token: app.tokens.admin }, retryAttempts: 0, lazy: true });
-    const name = `ws-${randomUUID().slice(0, 8)}`;
     const received: any[] = [];
     const wakers: (() => void)[] = [];
     const subscribe = (query: string, variables?: Record<string, unknown>) => client!.subscribe({ query, variables }, {
@@ -336,7 +404,7 @@ describe('artifactEvents over GraphQL', () => {
       },
       complete: () => undefined,
     });
-    subscribe('subscription($filter: ArtifactEventFilter) { artifactEvents(filter: $filter) { kind artifactId typeName from to artifact { id name backend ... on Image { size } } } }', { filter: { names: [name] } });
+    subscribe('subscription($filter: ArtifactEventFilter) { artifactEvents(filter: $filter) { kind artifactId typeName from to artifact { id name backend ... on Image { size osHidden osHashValue } } } }', { filter: { names: [name] } });
     // A query over the same socket answers once the subscription before it is set up.
     await new Promise<void>((resolve) => {
       wakers.push(resolve);
@@ -358,5 +426,18 @@ describe('artifactEvents over GraphQL', () => {
     expect(events.every((e) => e.artifactId === id && e.typeName === 'images' && e.artifact.backend === 'legacy' && e.artifact.name === name)).toBe(true);
     // The artifact is the one readable at delivery, which may be any state since the event.
     expect(events[2].artifact.id).toBe(id);
+
+    // Glance's image.delete does not carry os_hidden, and Vitrine never read this image: unknown, not false.
+    await direct('DELETE', `/v2/images/${unseen}`);
+    const until = Date.now() + 60_000;
+    while (!received.some((r) => r.error || r.data?.artifactEvents?.kind === 'DELETED')) {
+      if (Date.now() > until) throw new Error(`no DELETED event: ${JSON.stringify(received)}`);
+      await new Promise<void>((resolve) => {
+        wakers.push(resolve);
+        setTimeout(resolve, 500);
+      });
+    }
+    // (No status before is known either.)
+    expect(received.at(-1)).toEqual({ data: { artifactEvents: { kind: 'DELETED', artifactId: unseen, typeName: 'images', from: null, to: 'DELETED', artifact: { id: unseen, name, backend: expect.any(String), size: null, osHidden: null, osHashValue: null } } } });
   });
 });

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImageEvents, reachable, type EventSink } from '../../src/backends/glance/events';
-import { imageFromPayload, parseNotification } from '../../src/backends/glance/notifications';
+import { completeImage, imageFromPayload, parseNotification } from '../../src/backends/glance/notifications';
 import { imageView } from '../../src/backends/glance/shapes';
 import type { ArtifactView } from '../../src/backends/port';
 import { MemoryEventBus } from '../../src/events/memory';
@@ -148,10 +148,35 @@ describe('ImageEvents', () => {
 
   it('logs every member change, though the image shows none', async () => {
     await events.report(image(), { kind: 'created' });
-    await events.report(image(), { kind: 'members' });
-    await events.report(image(), { kind: 'members' });
+    await events.report(image(), { kind: 'members', change: { member: 'p2', status: 'pending' } });
+    await events.report(image(), { kind: 'members', change: { member: 'p3', status: 'pending' } });
     await events.report(image(), { kind: 'changed' });
     expect(await log()).toEqual([['created', null, null], ['updated', null, null], ['updated', null, null]]);
+  });
+
+  it("logs a member change once whether Vitrine's answer or Glance's notification comes first, and a repeated change again", async () => {
+    const add = { member: 'p2', status: 'pending' } as const;
+    await events.report(image(), { kind: 'members', change: add });
+    await events.report(image(), { kind: 'members', change: add }, 'glance');
+    // Notified first, then Vitrine's answer.
+    await events.report(image(), { kind: 'members', change: { member: 'p2', status: 'accepted' } }, 'glance');
+    await events.report(image(), { kind: 'members', change: { member: 'p2', status: 'accepted' } });
+    // Removed and added again through Vitrine: two more changes, each matched by its notification.
+    await events.report(image(), { kind: 'members', change: { member: 'p2', status: 'removed' } });
+    await events.report(image(), { kind: 'members', change: add });
+    await events.report(image(), { kind: 'members', change: { member: 'p2', status: 'removed' } }, 'glance');
+    await events.report(image(), { kind: 'members', change: add }, 'glance');
+    // The same change made in Glance by someone else, not through Vitrine: news.
+    await events.report(image(), { kind: 'members', change: { member: 'p2', status: 'removed' } }, 'glance');
+    expect(await log()).toEqual(Array(5).fill(['updated', null, null]));
+  });
+
+  it('keeps the state logged last when a member event reads a newer image', async () => {
+    await events.report(image(), { kind: 'created' });
+    const renamed = image({ name: 'renamed', updated_at: '2026-01-01T10:00:01Z' });
+    await events.report(renamed, { kind: 'members', change: { member: 'p2', status: 'pending' } }, 'glance');
+    await events.report(renamed, { kind: 'changed' }, 'glance');
+    expect((await store.readEvents(0, 100)).map((e) => [e.kind, e.snapshot.name])).toEqual([['created', 'cirros'], ['updated', 'renamed'], ['updated', 'renamed']]);
   });
 
   it('decides concurrent reports of one state once, and logs in the order it decided', async () => {
@@ -203,6 +228,51 @@ describe("Glance's notifications", () => {
     expect(fromPayload).toMatchObject({ id: ID, name: 'probe', status: 'active', owner: 'p1', tags: ['a'], properties: { os_distro: 'cirros', os_glance_import_task: 't1' }, fields: { size: 11, checksum: payload.checksum } });
     expect(fromPayload.revision).toBe(fromApi.revision);
     expect(Object.keys(fromPayload.properties).sort()).toEqual(['os_distro', 'os_glance_import_task']);
+    // Not in Glance's payload: unknown, not a default.
+    expect(Object.keys(fromPayload.fields).sort()).toEqual(['checksum', 'container_format', 'disk_format', 'min_disk', 'min_ram', 'protected', 'size', 'virtual_size']);
+    // Without data there is no hash either.
+    expect(imageFromPayload('legacy', { ...payload, status: 'queued', checksum: null, size: null })!.fields).toMatchObject({ os_hash_algo: null, os_hash_value: null });
+    expect(imageFromPayload('legacy', { ...payload, status: 'queued', checksum: null, size: null })!.fields).not.toHaveProperty('os_hidden');
+  });
+
+  it('completes the payload from a read of the image: every field when it shows the same state, the hash when only the data is the same', () => {
+    const notified = imageFromPayload('legacy', payload)!;
+    const same = image({ name: 'probe', status: 'active', checksum: payload.checksum, size: 11, virtual_size: 11, updated_at: payload.updated_at, tags: ['a'], os_distro: 'cirros', os_glance_import_task: 't1', os_hidden: true, os_hash_algo: 'sha512', os_hash_value: 'ff', stores: 'fast,cheap' });
+    expect(completeImage(notified, same).fields).toMatchObject({ os_hidden: true, os_hash_algo: 'sha512', os_hash_value: 'ff', stores: ['cheap', 'fast'] });
+    // The image moved on (renamed since): its os_hidden and stores may not be the notified state's.
+    const later = image({ ...Object.fromEntries(Object.entries(same.fields)), name: 'later', status: 'active', tags: ['a'], updated_at: '2026-01-01T10:00:09Z', os_hidden: true, stores: 'fast' });
+    const completed = completeImage(notified, later);
+    expect(completed.fields).toMatchObject({ os_hash_algo: 'sha512', os_hash_value: 'ff' });
+    expect(completed.fields).not.toHaveProperty('os_hidden');
+    expect(completed.fields).not.toHaveProperty('stores');
+    expect(completed.name).toBe('probe');
+    expect(completeImage(notified, null)).toBe(notified);
+  });
+
+  it('tells a change of only os_hidden from Glance when both states know it, and nothing when one does not', async () => {
+    const created = image({ updated_at: '2026-01-01T10:00:01Z' });
+    await events.report(created, { kind: 'created' });
+    // Hidden in Glance within the same second: the notification read shows os_hidden true.
+    const hidden = image({ os_hidden: true, updated_at: '2026-01-01T10:00:01Z' });
+    await events.report(hidden, { kind: 'changed' }, 'glance');
+    await events.report(hidden, { kind: 'changed' }, 'glance');
+    // A later save that Glance notified and that could not be completed: nothing to tell.
+    const { os_hidden: _unknown, ...fields } = hidden.fields;
+    await events.report({ ...hidden, fields, updatedAt: '2026-01-01T10:00:02.000Z' }, { kind: 'changed' }, 'glance');
+    expect((await store.readEvents(0, 100)).map((e) => [e.kind, e.snapshot.fields.os_hidden])).toEqual([['created', false], ['updated', true]]);
+  });
+
+  it("completes a deletion notified by Glance from the state logged last", async () => {
+    const hidden = image({ os_hidden: true, status: 'active', size: 11, checksum: 'abc', os_hash_algo: 'sha512', os_hash_value: 'ff' });
+    await events.report(hidden, { kind: 'changed' }, 'glance');
+    const { os_hidden: _a, os_hash_algo: _b, os_hash_value: _c, stores: _d, ...fields } = hidden.fields;
+    await events.report({ ...hidden, status: 'deleted', fields }, { kind: 'deleted' }, 'glance');
+    const deleted = (await store.readEvents(0, 100)).at(-1)!;
+    expect(deleted).toMatchObject({ kind: 'deleted', from: 'active', snapshot: { status: 'active', fields: { os_hidden: true, os_hash_value: 'ff', stores: [] } } });
+    // Never seen before its deletion: unknown stays unknown.
+    const other = '6f1b4d3e-0000-4000-8000-000000000401';
+    await events.report({ ...image({ status: 'active' }, other), fields }, { kind: 'deleted' }, 'glance');
+    expect((await store.readEvents(0, 100)).at(-1)!.snapshot.fields).not.toHaveProperty('os_hidden');
   });
 
   it('counts the API answer and the notification of one change as one event', async () => {

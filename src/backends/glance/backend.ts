@@ -22,7 +22,7 @@ import { ProgressReporter } from '../common/progress';
 import { createBody, JSON_PATCH, patchFor } from './changes';
 import type { StatusCodes } from './errors';
 import { GlanceClient, headerValue, type GlanceRequest, type GlanceTimeouts, type Method } from './client';
-import { ImageEvents, type EventSink } from './events';
+import { ImageEvents, type EventSink, type MemberChange } from './events';
 import { identityHeaders, type IdentityMode } from './identity';
 import { InFlightImages } from './in-flight';
 import { IMPORT_LOCK, importBody, ImportWatchers } from './imports';
@@ -171,7 +171,15 @@ export class GlanceBackend implements ArtifactBackend {
       const events = new ImageEvents({ sink: options.events, bus: options.bus, log: options.log });
       this.events = events;
       if (options.notifications) {
-        const handler = new NotificationHandler({ backend: this.name, events, bus: options.bus, watching: (id) => this.watchers.watching(id) });
+        const handler = new NotificationHandler({
+          backend: this.name,
+          events,
+          bus: options.bus,
+          watching: (id) => this.watchers.watching(id),
+          // Only identity headers let Vitrine read as itself; with forwarded tokens there is no caller to read as.
+          ...(options.identity === 'headers' && { readImage: (id: string) => this.getImage(notificationReader(this.name), id) }),
+          log: options.log,
+        });
         this.notifications = new NotificationConsumer({ settings: options.notifications, handle: (n) => handler.handle(n), log: options.log });
         this.notifications.start();
       } else if ((options.inFlightPollMs ?? 5000) > 0) {
@@ -443,7 +451,7 @@ export class GlanceBackend implements ArtifactBackend {
     if (project.length < 1 || project.length > 255) fail('FIELD_INVALID', 'member project must be 1 to 255 characters');
     try {
       const member = memberOf(this.name, await this.client.json(this.request(principal, 'POST', `${imagePath(id)}/members`, { json: { member: project } }), [200]));
-      await this.membersChanged(principal, id);
+      await this.membersChanged(principal, id, { member: member.member, status: member.status });
       return member;
     } catch (err) {
       // Glance says "Not allowed to create members" both for policy and for images that are not shared.
@@ -460,24 +468,27 @@ export class GlanceBackend implements ArtifactBackend {
     const id = parseId(artifactId);
     const request = this.request(principal, 'PUT', `${imagePath(id)}/members/${encodeURIComponent(project)}`, { json: { status } });
     const member = memberOf(this.name, await this.client.json(request, [200]));
-    await this.membersChanged(principal, id);
+    await this.membersChanged(principal, id, { member: member.member, status: member.status });
     return member;
   }
 
   async removeMember(principal: Principal, artifactId: string, project: string): Promise<void> {
     const id = parseId(artifactId);
     await this.client.empty(this.request(principal, 'DELETE', `${imagePath(id)}/members/${encodeURIComponent(project)}`), [204]);
-    await this.membersChanged(principal, id);
+    await this.membersChanged(principal, id, { member: project, status: 'removed' });
   }
 
-  /** Members are not part of the image Glance shows: their change is one `updated` event with the image read afresh. */
-  private async membersChanged(principal: Principal, id: string): Promise<void> {
+  /**
+   * Members are not part of the image Glance shows: their change is one `updated` event with
+   * the image read afresh (Glance's image.member.* notification of the same change adds none).
+   */
+  private async membersChanged(principal: Principal, id: string, change: MemberChange): Promise<void> {
     if (!this.events) return;
     const image = await this.getImage(principal, id).catch((err: unknown) => {
       this.options.log?.(`reading image ${id} for its members' event failed`, err);
       return null;
     });
-    if (image) await this.events.report(image, { kind: 'members' });
+    if (image) await this.events.report(image, { kind: 'members', change });
   }
 
   // ---- image data ----------------------------------------------------------------------
@@ -852,6 +863,15 @@ export class GlanceBackend implements ArtifactBackend {
 /** A location as Glance's image schema takes it (validation_data only when given). */
 function locationValue(request: AddLocationRequest): Record<string, unknown> {
   return { url: request.url, metadata: request.metadata, ...(request.validationData && { validation_data: request.validationData }) };
+}
+
+/**
+ * Who reads images for notifications (identity headers only): an admin reader, so Glance
+ * shows any image, hidden or not. What is read only completes events; subscribers still see
+ * an event only when they may read its image.
+ */
+function notificationReader(backend: string): Principal {
+  return { projectId: `vitrine-${backend}`, userId: `vitrine-${backend}-notifications`, roles: ['admin', 'reader'] };
 }
 
 function imagePath(id: string): string {

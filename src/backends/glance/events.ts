@@ -1,4 +1,4 @@
-import type { ArtifactRecord, Status } from '../../domain/artifact';
+import type { ArtifactRecord, FieldValue, MemberStatus, Status } from '../../domain/artifact';
 import { nowIso } from '../../domain/artifact';
 import { TRANSITIONS } from '../../domain/lifecycle';
 import type { EventBus } from '../../events/port';
@@ -16,6 +16,10 @@ import type { ArtifactView } from '../port';
  * and the states one source logged that the other is still expected to report. A change is
  * logged once: the state logged last, or one the other source logged and this one was
  * expected to report, is a duplicate; a state older than the one logged last is late.
+ *
+ * Glance's notifications do not carry every field (os_hidden, os_hash_*, stores): a
+ * snapshot leaves out what its source could not tell (see `EXTRA_FIELDS`), and two reports
+ * are of the same state when their common fields match and the extra fields both know agree.
  */
 
 /** Where the events are logged: append only, one transaction, seqs in order. */
@@ -31,10 +35,16 @@ export type Report =
   | { kind: 'changed'; from?: Status; statusChange?: boolean }
   /** It was deleted; the image is its last state. */
   | { kind: 'deleted'; from?: Status }
-  /** A change that the image itself does not show (its members): always one `updated` event. */
-  | { kind: 'members' }
+  /** A member change, which the image itself does not show: one `updated` event per change, whichever source reports it first. */
+  | { kind: 'members'; change: MemberChange }
   /** Polling saw it: only a status change is logged; the first sighting only seeds the memory. */
   | { kind: 'polled' };
+
+/** One change of an image's members: the member's new status, or its removal. */
+export interface MemberChange {
+  member: string;
+  status: MemberStatus | 'removed';
+}
 
 /** Who reports: Vitrine after its own writes, or Glance's side (notifications, polling). */
 export type Source = 'vitrine' | 'glance';
@@ -54,9 +64,21 @@ interface Known {
   latest: string;
   /** The same without updated_at: what a subscriber can tell apart. */
   latestContent: string;
-  /** States one source logged that the other is expected to report too (each report absorbs one). */
-  expected: { fingerprint: string; by: Source }[];
+  /** The extra fields known of that state. */
+  latestExtras: Extras;
+  /** States (and member changes) one source logged that the other is expected to report too (each report absorbs one). */
+  expected: { fingerprint: string; extras: Extras; by: Source }[];
 }
+
+/**
+ * Fields Glance's notification payload does not carry (format_image_notification): a
+ * snapshot holds them only when they are known (Vitrine's reads, or a read of the image
+ * that shows the notified state).
+ */
+export const EXTRA_FIELDS = ['os_hidden', 'os_hash_algo', 'os_hash_value', 'stores'] as const;
+
+/** The known extra fields of a state, each as JSON. */
+type Extras = Record<string, string>;
 
 /** Expected reports kept per image (the oldest go first). */
 const EXPECTED_PER_IMAGE = 16;
@@ -107,30 +129,37 @@ export class ImageEvents {
     const known = this.known.get(id);
     const fingerprint = fingerprintOf(image);
     const content = contentOf(fingerprint);
+    const extras = extrasOf(image);
     const updatedAt = Date.parse(image.updatedAt);
     if (known?.status === 'deleted') {
-      if (report.kind === 'deleted') this.absorb(known, fingerprint, source);
+      if (report.kind === 'deleted') this.absorb(known, fingerprint, extras, source);
       return null;
     }
-    const log = (status: Status): void => {
-      const expected = [...(known?.expected ?? []), { fingerprint, by: source }];
-      this.remember(id, { status, updatedAt: Math.max(updatedAt, known?.updatedAt ?? 0), latest: fingerprint, latestContent: content, expected: expected.slice(-EXPECTED_PER_IMAGE) });
+    const log = (status: Status, expect = fingerprint): void => {
+      const expected = [...(known?.expected ?? []), { fingerprint: expect, extras, by: source }];
+      this.remember(id, { status, updatedAt: Math.max(updatedAt, known?.updatedAt ?? 0), latest: fingerprint, latestContent: content, latestExtras: extras, expected: expected.slice(-EXPECTED_PER_IMAGE) });
     };
 
     if (report.kind === 'deleted') {
       const from = known?.status ?? report.from ?? (image.status === 'deleted' ? undefined : image.status);
-      log('deleted');
       // The snapshot is the image before its deletion.
-      const before: ArtifactRecord = { ...image, status: from ?? image.status };
+      let before: ArtifactRecord = { ...image, status: from ?? image.status };
+      // A deletion notified by Glance lacks the extra fields: the state logged last tells them when nothing else changed since.
+      if (known && contentOf(fingerprintOf(before)) === known.latestContent) before = withExtras(before, known.latestExtras);
+      log('deleted');
       return eventOf('deleted', before, { from, to: 'deleted', revision: image.revision + 1 });
     }
     if (report.kind === 'members') {
-      log(image.status);
+      const change = memberFingerprint(report.change);
+      if (known && this.absorb(known, change, {}, source)) return null;
+      // The image read for the event may be newer than the state logged last: that state stays the one to compare with.
+      if (known) this.remember(id, { ...known, expected: [...known.expected, { fingerprint: change, extras: {}, by: source }].slice(-EXPECTED_PER_IMAGE) });
+      else log(image.status, change);
       return eventOf('updated', image);
     }
     if (!known) {
       if (report.kind === 'polled') {
-        this.remember(id, { status: image.status, updatedAt, latest: fingerprint, latestContent: content, expected: [] });
+        this.remember(id, { status: image.status, updatedAt, latest: fingerprint, latestContent: content, latestExtras: extras, expected: [] });
         return null;
       }
       log(image.status);
@@ -140,14 +169,18 @@ export class ImageEvents {
       if (report.statusChange) return eventOf('statusChanged', image, { to: image.status });
       return eventOf('updated', image);
     }
-    if (fingerprint === known.latest || this.absorb(known, fingerprint, source)) {
-      if (fingerprint === known.latest) this.absorb(known, fingerprint, source);
+    const sameAsLatest = fingerprint === known.latest && agree(known.latestExtras, extras);
+    if (sameAsLatest || this.absorb(known, fingerprint, extras, source)) {
+      if (sameAsLatest) {
+        this.absorb(known, fingerprint, extras, source);
+        known.latestExtras = { ...known.latestExtras, ...extras };
+      }
       return null;
     }
     if (report.kind === 'created' || isLate(known, image.status, updatedAt)) return null;
-    if (content === known.latestContent) {
+    if (content === known.latestContent && agree(known.latestExtras, extras)) {
       // Only updated_at moved (Glance saves again after an upload or import): no change to tell.
-      this.remember(id, { ...known, updatedAt: Math.max(updatedAt, known.updatedAt), latest: fingerprint });
+      this.remember(id, { ...known, updatedAt: Math.max(updatedAt, known.updatedAt), latest: fingerprint, latestExtras: { ...known.latestExtras, ...extras } });
       return null;
     }
     const moved = image.status !== known.status;
@@ -157,8 +190,8 @@ export class ImageEvents {
   }
 
   /** Whether the other source logged this state and this report was expected; the expectation is used up. */
-  private absorb(known: Known, fingerprint: string, source: Source): boolean {
-    const i = known.expected.findIndex((e) => e.fingerprint === fingerprint && e.by !== source);
+  private absorb(known: Known, fingerprint: string, extras: Extras, source: Source): boolean {
+    const i = known.expected.findIndex((e) => e.fingerprint === fingerprint && e.by !== source && agree(e.extras, extras));
     if (i < 0) return false;
     known.expected.splice(i, 1);
     return true;
@@ -208,8 +241,8 @@ export function reachable(from: Status, to: Status): boolean {
 /**
  * What identifies a state of an image in both of Glance's shapes (its API's JSON and its
  * notifications' payload): the fields both carry. Left out: the os_glance_* bookkeeping of
- * imports (lists in notifications, strings in the API), os_hidden, os_hash_*, and stores,
- * which notifications do not carry.
+ * imports (lists in notifications, strings in the API), and the `EXTRA_FIELDS`, which
+ * notifications do not carry (compared apart, when known: `agree`).
  */
 export function fingerprintOf(image: ArtifactRecord): string {
   const f = image.fields;
@@ -218,6 +251,34 @@ export function fingerprintOf(image: ArtifactRecord): string {
     Date.parse(image.updatedAt), image.status, image.name, image.visibility, image.owner, [...image.tags].sort(), properties,
     f.disk_format ?? null, f.container_format ?? null, f.size ?? null, f.virtual_size ?? null, f.checksum ?? null, f.min_disk ?? 0, f.min_ram ?? 0, f.protected ?? false,
   ]);
+}
+
+/** The extra fields the snapshot knows. */
+function extrasOf(image: ArtifactRecord): Extras {
+  const out: Extras = {};
+  for (const field of EXTRA_FIELDS) {
+    const value = image.fields[field];
+    if (value !== undefined) out[field] = JSON.stringify(Array.isArray(value) ? [...value].sort() : value);
+  }
+  return out;
+}
+
+/** Whether two states agree on every extra field both know. */
+function agree(a: Extras, b: Extras): boolean {
+  for (const [field, value] of Object.entries(b)) if (field in a && a[field] !== value) return false;
+  return true;
+}
+
+/** The snapshot with the extra fields it lacks taken from `extras`. */
+function withExtras(image: ArtifactRecord, extras: Extras): ArtifactRecord {
+  const fields: Record<string, FieldValue> = { ...image.fields };
+  for (const [field, value] of Object.entries(extras)) if (fields[field] === undefined) fields[field] = JSON.parse(value) as FieldValue;
+  return { ...image, fields };
+}
+
+/** A member change as an expectation: never equal to an image state's fingerprint. */
+function memberFingerprint(change: MemberChange): string {
+  return JSON.stringify(['member', change.member, change.status]);
 }
 
 /** A fingerprint without its updated_at (its first element). */

@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
-import type { Status } from '../../domain/artifact';
-import { nowIso } from '../../domain/artifact';
-import { BASE_PROPERTIES, fromGlanceImage, type GlanceImage } from '../../domain/glance-image';
+import type { FieldValue, Status } from '../../domain/artifact';
+import { MEMBER_STATUSES, nowIso } from '../../domain/artifact';
+import { BASE_PROPERTIES, fromGlanceImage, IMAGE_FIELDS, type GlanceImage } from '../../domain/glance-image';
 import type { EventBus, ProgressEvent } from '../../events/port';
 import type { ArtifactView, ImportMethod } from '../port';
-import type { ImageEvents, Report } from './events';
+import { EXTRA_FIELDS, fingerprintOf, type ImageEvents, type MemberChange, type Report } from './events';
 import { FAILED_IMPORT, IMPORT_LOCK, IMPORTING_TO, storeList } from './imports';
 import { revisionOf } from './shapes';
 
@@ -59,9 +59,13 @@ export function parseNotification(content: Buffer): GlanceNotification | null {
 }
 
 /**
- * The image of an `image.*` notification, as the backend's view. The payload flattens
- * differently from the API (extra properties under `properties`, `is_public`, `deleted`)
- * and lacks os_hidden, os_hash_* and stores: those show their defaults.
+ * The image of an `image.*` notification, as the backend's view. The payload
+ * (format_image_notification) flattens differently from the API (extra properties under
+ * `properties`, `is_public`, `deleted`) and lacks os_hidden, os_hash_algo, os_hash_value
+ * and stores: the view leaves out every field the payload does not carry, rather than
+ * show a default that may be wrong. One is inferred: without a checksum there is no data,
+ * so no os_hash_* either (Glance sets them together, on upload or with a location's
+ * validation data).
  */
 export function imageFromPayload(backend: string, payload: unknown): ArtifactView | null {
   if (!isObject(payload) || typeof payload.id !== 'string' || typeof payload.status !== 'string') return null;
@@ -70,10 +74,34 @@ export function imageFromPayload(backend: string, payload: unknown): ArtifactVie
     for (const [key, value] of Object.entries(payload.properties)) if (typeof value === 'string') image[key] = value;
   }
   for (const key of BASE_PROPERTIES) if (key in payload) image[key] = payload[key];
-  return fromGlanceImage(image, { backend, revision: revisionOf(String(payload.updated_at ?? payload.created_at)) });
+  if ('stores' in payload) image.stores = payload.stores;
+  const view = fromGlanceImage(image, { backend, revision: revisionOf(String(payload.updated_at ?? payload.created_at)) });
+  for (const field of [...IMAGE_FIELDS, 'stores']) if (!(field in payload)) delete view.fields[field];
+  if (payload.checksum === null) for (const field of ['os_hash_algo', 'os_hash_value']) view.fields[field] ??= null;
+  return view;
 }
 
-/** What each image notification reports; the others (image.send, image.member.*, ...) report nothing. */
+/**
+ * The notified image completed with the fields its payload lacks, from a read of the image
+ * made after the notification: all of them when the read shows the same state (same
+ * updated_at and the same fields), only os_hash_* when it shows a later state with the same
+ * checksum (image data never changes once set). Otherwise they stay unknown: a later
+ * os_hidden or stores may not be the notified state's.
+ */
+export function completeImage(notified: ArtifactView, read: ArtifactView | null): ArtifactView {
+  if (!read || read.id.toLowerCase() !== notified.id.toLowerCase()) return notified;
+  const missing = EXTRA_FIELDS.filter((field) => notified.fields[field] === undefined);
+  if (missing.length === 0) return notified;
+  const sameState = fingerprintOf(read) === fingerprintOf(notified);
+  const sameData = notified.fields.checksum != null && read.fields.checksum === notified.fields.checksum;
+  const fields: Record<string, FieldValue> = { ...notified.fields };
+  for (const field of missing) {
+    if (sameState || (sameData && field.startsWith('os_hash_'))) fields[field] = read.fields[field] ?? null;
+  }
+  return { ...notified, fields };
+}
+
+/** What each image notification reports; image.member.* are MEMBER_REPORTS, the others (image.send, metadef_*, ...) report nothing. */
 const IMAGE_REPORTS: Readonly<Record<string, (image: ArtifactView) => Report>> = {
   'image.create': () => ({ kind: 'created' }),
   'image.update': () => ({ kind: 'changed' }),
@@ -83,6 +111,17 @@ const IMAGE_REPORTS: Readonly<Record<string, (image: ArtifactView) => Report>> =
   'image.delete': () => ({ kind: 'deleted' }),
 };
 
+/** Member notifications (format_image_member_notification: image_id, member_id, status, no image) as member changes. */
+const MEMBER_REPORTS: Readonly<Record<string, (member: string, status: string) => MemberChange | null>> = {
+  'image.member.create': (member, status) => memberChange(member, status),
+  'image.member.update': (member, status) => memberChange(member, status),
+  'image.member.delete': (member) => ({ member, status: 'removed' }),
+};
+
+function memberChange(member: string, status: string): MemberChange | null {
+  return (MEMBER_STATUSES as readonly string[]).includes(status) ? { member, status: status as MemberChange['status'] } : null;
+}
+
 export interface NotificationHandlerOptions {
   backend: string;
   events: ImageEvents;
@@ -91,6 +130,13 @@ export interface NotificationHandlerOptions {
   watching(imageId: string): boolean;
   /** Imports remembered at once (their task → image). */
   maxImports?: number;
+  /**
+   * Reads an image as Glance shows it now (null when Glance does not show it): completes
+   * what payloads lack, and gives member changes their image. Without it, those fields stay
+   * unknown and member notifications are dropped.
+   */
+  readImage?(imageId: string): Promise<ArtifactView | null>;
+  log?: (message: string, err?: unknown) => void;
 }
 
 interface ExternalImport {
@@ -121,14 +167,37 @@ export class NotificationHandler {
   async handle(n: GlanceNotification): Promise<void> {
     const report = IMAGE_REPORTS[n.eventType];
     if (report) {
-      const image = imageFromPayload(this.o.backend, n.payload);
-      if (!image) return;
+      const notified = imageFromPayload(this.o.backend, n.payload);
+      if (!notified) return;
+      // A deleted image can no longer be read; ImageEvents completes its snapshot from what it logged last.
+      const image = n.eventType === 'image.delete' ? notified : completeImage(notified, await this.read(notified.id));
       const before = this.o.events.statusOf(image.id);
       await this.o.events.report(image, report(image), 'glance');
       this.noteImport(image, before);
       return;
     }
+    const member = MEMBER_REPORTS[n.eventType];
+    if (member) {
+      const p = n.payload;
+      if (!isObject(p) || typeof p.image_id !== 'string' || typeof p.member_id !== 'string') return;
+      const change = member(p.member_id, String(p.status ?? ''));
+      // The image itself, as the event's snapshot (a subscriber sees the image whose members changed).
+      const image = change && (await this.read(p.image_id));
+      if (image) await this.o.events.report(image, { kind: 'members', change }, 'glance');
+      return;
+    }
     if (n.eventType.startsWith('task.') && isObject(n.payload) && typeof n.payload.id === 'string') this.noteTask(n.payload.id, String(n.payload.status ?? ''), typeof n.payload.message === 'string' ? n.payload.message : '');
+  }
+
+  /** The image as Glance shows it now; null when it cannot be read (the event then goes without what the read would add). */
+  private async read(imageId: string): Promise<ArtifactView | null> {
+    if (!this.o.readImage) return null;
+    try {
+      return await this.o.readImage(imageId);
+    } catch (err) {
+      this.o.log?.(`reading image ${imageId} for its notification failed`, err);
+      return null;
+    }
   }
 
   private noteImport(image: ArtifactView, before: Status | undefined): void {

@@ -369,7 +369,8 @@ export type Image = Artifact & Node & {
   name: Scalars['String']['output'];
   osHashAlgo?: Maybe<Scalars['String']['output']>;
   osHashValue?: Maybe<Scalars['String']['output']>;
-  osHidden: Scalars['Boolean']['output'];
+  /** Hidden from default image lists. Null only when unknown: in the artifact of a DELETED event of an image deleted in a proxied Glance directly, whose os_hidden Vitrine never learnt (Glance's notifications do not carry it). */
+  osHidden?: Maybe<Scalars['Boolean']['output']>;
   owner: Scalars['String']['output'];
   properties: Scalars['JSONObject']['output'];
   protected: Scalars['Boolean']['output'];
@@ -377,7 +378,7 @@ export type Image = Artifact & Node & {
   /** Bytes of image data; null until data arrives. */
   size?: Maybe<Scalars['SafeInt']['output']>;
   status: ArtifactStatus;
-  /** Stores holding the data, sorted. */
+  /** Stores holding the data, sorted. Empty too when unknown (same case as osHidden). */
   stores: Array<Scalars['String']['output']>;
   tags: Array<Scalars['String']['output']>;
   typeName: Scalars['String']['output'];
@@ -1853,7 +1854,7 @@ export type ImageResolvers<ContextType = GraphQLContext, ParentType extends Reso
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   osHashAlgo?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   osHashValue?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
-  osHidden?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  osHidden?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
   owner?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   properties?: Resolver<ResolversTypes['JSONObject'], ParentType, ContextType>;
   protected?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
