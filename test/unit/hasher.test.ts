@@ -112,4 +112,36 @@ describe('HashingTap', () => {
     expect(digests).toEqual(expected(data));
     expect(pool.openSessions).toBe(0);
   });
+
+  it('uploads being hashed fail at once when a worker stops, and the next upload gets new workers', async () => {
+    const own = new HashPool();
+    try {
+      const streaming = own.tap();
+      const failed = new Promise<Error | undefined>((resolve) => {
+        let error: Error | undefined;
+        streaming.on('error', (err) => (error = err));
+        streaming.on('close', () => resolve(error));
+      });
+      streaming.write(randomBytes(3 * MiB + 5));
+      const ended = own.tap();
+      ended.end(randomBytes(MiB + 1));
+      ended.resume();
+      await new Promise((resolve) => ended.once('end', resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+      // Stopping the workers stands in for a crash: both kinds of waiter must be told.
+      const digests = ended.result();
+      await own.close();
+      expect((await failed)?.message).toMatch(/checksum worker stopped/);
+      await expect(digests).rejects.toMatchObject({ code: 'INTERNAL' });
+      expect(own.openSessions).toBe(0);
+
+      const data = randomBytes(MiB + 7);
+      const tap = own.tap();
+      const out = pipeline(Readable.from([data]), tap, new Writable({ write: (_c, _e, cb) => cb() }));
+      await out;
+      expect(await tap.result()).toEqual(expected(data));
+    } finally {
+      await own.close();
+    }
+  });
 });

@@ -1,5 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { Worker } from 'node:worker_threads';
+import { VitrineError } from '../../domain/errors';
 
 /**
  * Checksums computed while bytes stream, off the event loop. md5 and sha512 each run in a
@@ -49,7 +50,7 @@ parentPort.on('message', (m) => {
   }
 });`;
 
-interface WorkerMessage { op: 'ack' | 'digest'; id: number; hex?: string }
+interface WorkerMessage { op: 'ack' | 'digest' | 'failed'; id: number; hex?: string; error?: Error }
 
 class HashWorker {
   private worker: Worker | undefined;
@@ -59,11 +60,26 @@ class HashWorker {
 
   private get thread(): Worker {
     if (!this.worker) {
-      this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { algorithm: this.algorithm } });
-      this.worker.unref();
-      this.worker.on('message', (m: WorkerMessage) => this.listeners.get(m.id)?.(m));
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { algorithm: this.algorithm } });
+      worker.unref();
+      worker.on('message', (m: WorkerMessage) => this.listeners.get(m.id)?.(m));
+      worker.on('error', (err) => this.lost(worker, err));
+      worker.on('exit', (code) => this.lost(worker, new Error(`exit code ${code}`)));
+      this.worker = worker;
     }
     return this.worker;
+  }
+
+  /**
+   * A worker that crashed or was stopped takes its sessions with it: every upload it was
+   * hashing fails at once instead of waiting forever, and the next upload starts a new one.
+   */
+  private lost(worker: Worker, cause: Error): void {
+    if (this.worker === worker) this.worker = undefined;
+    const sessions = [...this.listeners];
+    this.listeners.clear();
+    const error = new VitrineError('INTERNAL', `the ${this.algorithm} checksum worker stopped (${cause.message})`);
+    for (const [id, fn] of sessions) fn({ op: 'failed', id, error });
   }
 
   /** Uploads this worker is listening for (for leak checks). */
@@ -77,6 +93,12 @@ class HashWorker {
 
   forget(id: number): void {
     this.listeners.delete(id);
+  }
+
+  /** Ends a session without its digest; a worker that is gone took the session with it (none is started for this). */
+  drop(id: number): void {
+    this.listeners.delete(id);
+    this.worker?.postMessage({ op: 'drop', id });
   }
 
   post(message: { op: string; id: number; bytes?: SharedArrayBuffer; spans?: number[] }): void {
@@ -135,6 +157,11 @@ export class HashingTap extends Transform {
     this.unacked = workers.map(() => []);
     workers.forEach(([, w], i) => {
       w.listen(id, (m) => {
+        if (m.op === 'failed') {
+          this.discardSession();
+          this.destroy(m.error);
+          return;
+        }
         if (m.op !== 'ack') return;
         const batch = this.unacked[i].shift();
         if (batch && --batch.pending === 0) {
@@ -218,12 +245,17 @@ export class HashingTap extends Transform {
 
   /** The digests of every byte that passed, once the stream has ended. */
   result(): Promise<Digests> {
-    this.digests ??= new Promise<Digests>((resolve) => {
+    this.digests ??= new Promise<Digests>((resolve, reject) => {
       this.send();
       const out: Partial<Digests> = {};
       let remaining = this.workers.length;
       for (const [algorithm, w] of this.workers) {
         w.listen(this.id, (m) => {
+          if (m.op === 'failed') {
+            this.discardSession();
+            reject(m.error);
+            return;
+          }
           if (m.op !== 'digest') return;
           out[algorithm] = m.hex!;
           w.forget(this.id);
@@ -236,9 +268,6 @@ export class HashingTap extends Transform {
   }
 
   private discardSession(): void {
-    for (const [, w] of this.workers) {
-      w.post({ op: 'drop', id: this.id });
-      w.forget(this.id);
-    }
+    for (const [, w] of this.workers) w.drop(this.id);
   }
 }
