@@ -1,7 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
+import { serveFiles, type FileServer } from '../helpers/file-server';
 import { startTestApp, type HttpResult, type TestApp, type TestCaller } from '../helpers/app';
 import { GLANCE_START_TIMEOUT_MS, startGlance, type RealGlance } from '../helpers/glance';
 
@@ -16,8 +15,7 @@ jest.setTimeout(300_000);
 const DATA = randomBytes(32 * 1024 + 5);
 let glance: RealGlance;
 let app: TestApp;
-let source: Server;
-let sourceUrl: string;
+let source: FileServer;
 
 const vitrine = (path: string, who: TestCaller = 'admin', init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<HttpResult> =>
   app.http(init.method ?? 'GET', path, { headers: { 'x-auth-token': app.tokens[who], accept: 'application/json', ...init.headers }, body: init.body });
@@ -48,12 +46,7 @@ async function importVia(method: Record<string, unknown>, stage?: Buffer): Promi
 }
 
 beforeAll(async () => {
-  source = createServer((req, res) => {
-    if (req.url === '/image.raw') res.writeHead(200, { 'content-length': DATA.length }).end(DATA);
-    else res.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => source.listen(0, '127.0.0.1', resolve));
-  sourceUrl = `http://127.0.0.1:${(source.address() as AddressInfo).port}`;
+  source = await serveFiles({ '/image.raw': DATA });
   glance = await startGlance();
   app = await startTestApp({
     backends: [{ name: 'legacy', driver: 'glance', url: glance.url, identity: 'headers', timeouts: { connectMs: 1000, requestMs: 30_000, idleMs: 30_000 } }],
@@ -61,14 +54,13 @@ beforeAll(async () => {
     dataPlane: { allowPrivateUrls: true },
   });
   await importVia({ name: 'glance-direct' }, DATA);
-  await importVia({ name: 'web-download', uri: `${sourceUrl}/image.raw` });
-  await importVia({ name: 'web-download', uri: `${sourceUrl}/missing` });
+  await importVia({ name: 'web-download', uri: `${source.url}/image.raw` });
+  await importVia({ name: 'web-download', uri: `${source.url}/missing` });
 }, GLANCE_START_TIMEOUT_MS);
 
 afterAll(async () => {
   await Promise.allSettled([app?.close(), glance?.stop()]);
-  source?.closeAllConnections();
-  source?.close();
+  await source?.close();
 }, 120_000);
 
 test('every listing query answers exactly what Glance answers', async () => {

@@ -1,6 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { serveFiles, type FileServer } from '../helpers/file-server';
 import { startTestApp, type HttpResult, type TestApp, type TestCaller } from '../helpers/app';
 
 /**
@@ -8,8 +7,7 @@ import { startTestApp, type HttpResult, type TestApp, type TestCaller } from '..
  * and a web-download that succeed, and a web-download that fails.
  */
 const DATA = randomBytes(64 * 1024 + 3);
-let source: Server;
-let sourceUrl: string;
+let source: FileServer;
 let app: TestApp;
 const ids: { direct: string; web: string; failed: string } = { direct: '', web: '', failed: '' };
 /** Every task, newest first, as the admin lists them by default. */
@@ -39,12 +37,7 @@ function expectGlanceError(res: HttpResult, status: number, message: string): vo
 }
 
 beforeAll(async () => {
-  source = createServer((req, res) => {
-    if (req.url === '/image.raw') res.writeHead(200, { 'content-length': DATA.length }).end(DATA);
-    else res.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => source.listen(0, '127.0.0.1', resolve));
-  sourceUrl = `http://127.0.0.1:${(source.address() as AddressInfo).port}`;
+  source = await serveFiles({ '/image.raw': DATA });
   app = await startTestApp({ imports: { pollIntervalMs: 50, webDownload: { allowedHosts: ['127.0.0.1'], allowedPorts: [] } } });
 
   ids.direct = await createImage('memberA');
@@ -52,9 +45,9 @@ beforeAll(async () => {
   expect(staged.status).toBe(204);
   await importAndWait('memberA', ids.direct, { name: 'glance-direct' });
   ids.web = await createImage('memberB');
-  await importAndWait('memberB', ids.web, { name: 'web-download', uri: `${sourceUrl}/image.raw` });
+  await importAndWait('memberB', ids.web, { name: 'web-download', uri: `${source.url}/image.raw` });
   ids.failed = await createImage('memberA');
-  await importAndWait('memberA', ids.failed, { name: 'web-download', uri: `${sourceUrl}/missing` });
+  await importAndWait('memberA', ids.failed, { name: 'web-download', uri: `${source.url}/missing` });
 
   const listed = await get('/v2/tasks');
   expect(listed.status).toBe(200);
@@ -63,8 +56,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close();
-  source.closeAllConnections();
-  await new Promise((resolve) => source.close(resolve));
+  await source.close();
 });
 
 const taskIdOf = async (imageId: string, who: TestCaller) => ((await get(`/v2/images/${imageId}/tasks`, who)).body.tasks as { id: string }[])[0].id;
