@@ -26,6 +26,21 @@ metadataStoreContract(
   async (store) => new SqliteMetadataStore({ path: join(dirs.get(store)!, 'metadata.db') }),
 );
 
+/** Two connections on one fresh migrated file, as two processes would open it. */
+async function withTwoConnections(prefix: string, fn: (store: SqliteMetadataStore, other: SqliteMetadataStore) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const store = new SqliteMetadataStore({ path: join(dir, 'metadata.db') });
+  const other = new SqliteMetadataStore({ path: join(dir, 'metadata.db') });
+  try {
+    await store.migrate();
+    await fn(store, other);
+  } finally {
+    await other.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('SqliteMetadataStore specifics', () => {
   it('works in memory too', async () => {
     const store = new SqliteMetadataStore({ path: ':memory:' });
@@ -55,12 +70,8 @@ describe('SqliteMetadataStore specifics', () => {
     }
   });
 
-  it('gives a write mark that moves with every committed write, never backwards, seen by other connections', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'vitrine-mark-'));
-    const store = new SqliteMetadataStore({ path: join(dir, 'metadata.db') });
-    const other = new SqliteMetadataStore({ path: join(dir, 'metadata.db') });
-    try {
-      await store.migrate();
+  it('gives a write mark that moves with every committed write, never backwards, seen by other connections', () =>
+    withTwoConnections('vitrine-mark-', async (store, other) => {
       expect(await store.writeMark()).toBe(0);
       const first = artifact(1);
       await store.insertArtifact(first, eventFor('created', first), { unique: false });
@@ -77,12 +88,7 @@ describe('SqliteMetadataStore specifics', () => {
       // Pruning every event must not lower it, or an old mark could come back.
       await store.pruneEvents(0);
       expect(await store.writeMark()).toBe(afterUpdate);
-    } finally {
-      await other.close();
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
   it('0007 fills the tag and property JSON of artifacts written before it, in their order', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vitrine-0007-'));
@@ -90,10 +96,10 @@ describe('SqliteMetadataStore specifics', () => {
     try {
       const db = new Database(path);
       applyMigrations(db, MIGRATIONS.filter((m) => m.id < '0007'));
-      db.prepare(`INSERT INTO artifacts (id, type_name, name, version, version_prefix, version_suffix, version_meta, status, visibility, owner, fields, created_at, updated_at, activated_at, revision)
-        VALUES (?, 'images', 'old', '0.0.0', 0, '', '', 'queued', 'private', 'p1', '{}', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', NULL, 1)`).run('a1');
-      db.prepare(`INSERT INTO artifacts (id, type_name, name, version, version_prefix, version_suffix, version_meta, status, visibility, owner, fields, created_at, updated_at, activated_at, revision)
-        VALUES (?, 'images', 'bare', '0.0.0', 0, '', '', 'queued', 'private', 'p1', '{}', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', NULL, 1)`).run('a2');
+      const row = db.prepare(`INSERT INTO artifacts (id, type_name, name, version, version_prefix, version_suffix, version_meta, status, visibility, owner, fields, created_at, updated_at, activated_at, revision)
+        VALUES (?, 'images', ?, '0.0.0', 0, '', '', 'queued', 'private', 'p1', '{}', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', NULL, 1)`);
+      row.run('a1', 'old');
+      row.run('a2', 'bare');
       const tag = db.prepare('INSERT INTO artifact_tags (artifact_id, tag, position) VALUES (?, ?, ?)');
       tag.run('a1', 'zeta', 0);
       tag.run('a1', 'alpha', 1);
@@ -115,12 +121,8 @@ describe('SqliteMetadataStore specifics', () => {
     }
   });
 
-  it('keeps a count until the next write, from any connection', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'vitrine-count-'));
-    const store = new SqliteMetadataStore({ path: join(dir, 'metadata.db') });
-    const other = new SqliteMetadataStore({ path: join(dir, 'metadata.db') });
-    try {
-      await store.migrate();
+  it('keeps a count until the next write, from any connection', () =>
+    withTwoConnections('vitrine-count-', async (store, other) => {
       const all = { op: 'true' } as const;
       const first = artifact(1);
       await store.insertArtifact(first, eventFor('created', first), { unique: false });
@@ -133,10 +135,5 @@ describe('SqliteMetadataStore specifics', () => {
       const second = artifact(2);
       await other.insertArtifact(second, eventFor('created', second), { unique: false });
       expect(await store.countArtifacts(all)).toBe(3);
-    } finally {
-      await other.close();
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 });

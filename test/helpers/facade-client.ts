@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { request } from 'undici';
-import type { HttpResult, TestApp } from './app';
+import type { GraphQLBody, HttpResult, TestApp } from './app';
 
 export type Caller = keyof TestApp['tokens'];
 
@@ -34,3 +34,10 @@ export function facadeClient(app: TestApp, options: { accept: string; namePrefix
   const addLocation = (id: string, value: unknown, who: Caller = 'memberA', path = '/locations/-') => patch(id, [{ op: 'add', path, value }], who);
   return { call, patch, show, create, upload, download, addLocation };
 }
+
+/** The GraphQL location mutations both location suites (native and proxied) send. */
+export const ADD_LOCATION = 'mutation($id: ID!, $input: AddImageLocationInput!) { addImageLocation(id: $id, input: $input) { id status checksum osHashAlgo locations { url metadata } directUrl } }';
+export const REMOVE_LOCATION = 'mutation($id: ID!, $index: Int!) { removeImageLocation(id: $id, index: $index) { locations { url } directUrl } }';
+
+/** The first GraphQL error's stable code. */
+export const errorCode = (res: HttpResult<GraphQLBody>): string | undefined => res.body.errors?.[0]?.extensions?.code;

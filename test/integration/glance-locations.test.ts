@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { startTestApp, type TestApp } from '../helpers/app';
-import { facadeClient, PATCH_V20, PATCH_V21 } from '../helpers/facade-client';
+import { ADD_LOCATION, errorCode, facadeClient, PATCH_V20, PATCH_V21, REMOVE_LOCATION } from '../helpers/facade-client';
 import { GLANCE_START_TIMEOUT_MS, startGlance, type RealGlance } from '../helpers/glance';
 
 /**
@@ -259,32 +259,29 @@ describe('GraphQL, locations on', () => {
   afterAll(async () => app?.close());
 
   const SHOW = 'query($id: ID!) { image(id: $id) { status locations { url metadata } directUrl } }';
-  const ADD = 'mutation($id: ID!, $input: AddImageLocationInput!) { addImageLocation(id: $id, input: $input) { id status checksum osHashAlgo locations { url metadata } directUrl } }';
-  const REMOVE = 'mutation($id: ID!, $index: Int!) { removeImageLocation(id: $id, index: $index) { locations { url } directUrl } }';
-  const codeOf = (res: Awaited<ReturnType<TestApp['gql']>>) => res.body.errors?.[0]?.extensions?.code;
 
   it('adds, shows and removes through Glance, with the native store\'s error codes', async () => {
     const image = await c.create();
     const first = origin.url(`/g1-${image.id}`);
     const hash = { checksum: 'a'.repeat(32), osHashAlgo: 'sha512', osHashValue: 'b'.repeat(128) };
-    const added = await app.gql(ADD, { id: image.id, input: { url: first, metadata: { k: 'v' }, validationData: hash } }, app.tokens.memberA);
+    const added = await app.gql(ADD_LOCATION, { id: image.id, input: { url: first, metadata: { k: 'v' }, validationData: hash } }, app.tokens.memberA);
     expect(added.body.errors).toBeUndefined();
     expect(added.body.data.addImageLocation).toMatchObject({ status: 'ACTIVE', checksum: hash.checksum, osHashAlgo: 'sha512', locations: [{ url: first, metadata: { k: 'v', store: 'web' } }], directUrl: first });
     const second = origin.url(`/g2-${image.id}`);
-    const atZero = await app.gql(ADD, { id: image.id, input: { url: second, position: 0 } }, app.tokens.memberA);
+    const atZero = await app.gql(ADD_LOCATION, { id: image.id, input: { url: second, position: 0 } }, app.tokens.memberA);
     // Read back from Glance, which keeps creation order whatever the position (see above).
     expect(atZero.body.data.addImageLocation.locations.map((l: any) => l.url)).toEqual([first, second]);
     expect((await app.gql(SHOW, { id: image.id }, app.tokens.memberA)).body.data.image).toMatchObject({ locations: [{ url: first }, { url: second }], directUrl: first });
 
-    expect(codeOf(await app.gql(ADD, { id: image.id, input: { url: 'gopher://info.cern.ch' } }, app.tokens.memberA))).toBe('LOCATION_INVALID');
-    expect(codeOf(await app.gql(ADD, { id: image.id, input: { url: `${first}#3`, validationData: { ...hash, checksum: 'e'.repeat(32) } } }, app.tokens.memberA))).toBe('LOCATION_CONFLICT');
-    expect(codeOf(await app.gql(ADD, { id: image.id, input: { url: `${first}#3`, position: -2 } }, app.tokens.memberA))).toBe('LOCATION_INVALID');
-    expect(codeOf(await app.gql(REMOVE, { id: image.id, index: 7 }, app.tokens.memberA))).toBe('LOCATION_INVALID');
+    expect(errorCode(await app.gql(ADD_LOCATION, { id: image.id, input: { url: 'gopher://info.cern.ch' } }, app.tokens.memberA))).toBe('LOCATION_INVALID');
+    expect(errorCode(await app.gql(ADD_LOCATION, { id: image.id, input: { url: `${first}#3`, validationData: { ...hash, checksum: 'e'.repeat(32) } } }, app.tokens.memberA))).toBe('LOCATION_CONFLICT');
+    expect(errorCode(await app.gql(ADD_LOCATION, { id: image.id, input: { url: `${first}#3`, position: -2 } }, app.tokens.memberA))).toBe('LOCATION_INVALID');
+    expect(errorCode(await app.gql(REMOVE_LOCATION, { id: image.id, index: 7 }, app.tokens.memberA))).toBe('LOCATION_INVALID');
 
-    const removed = await app.gql(REMOVE, { id: image.id, index: -1 }, app.tokens.memberA);
+    const removed = await app.gql(REMOVE_LOCATION, { id: image.id, index: -1 }, app.tokens.memberA);
     expect(removed.body.data.removeImageLocation).toEqual({ locations: [{ url: first }], directUrl: first });
-    expect(codeOf(await app.gql(REMOVE, { id: image.id, index: 0 }, app.tokens.memberA))).toBe('FORBIDDEN');
+    expect(errorCode(await app.gql(REMOVE_LOCATION, { id: image.id, index: 0 }, app.tokens.memberA))).toBe('FORBIDDEN');
     // Another project's image: Glance does not show it to project-b.
-    expect(codeOf(await app.gql(ADD, { id: image.id, input: { url: `${first}#b` } }, app.tokens.memberB))).toBe('NOT_FOUND');
+    expect(errorCode(await app.gql(ADD_LOCATION, { id: image.id, input: { url: `${first}#b` } }, app.tokens.memberB))).toBe('NOT_FOUND');
   });
 });

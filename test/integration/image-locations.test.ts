@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Client as PgClient } from 'pg';
 import { request } from 'undici';
 import { startTestApp, type TestApp } from '../helpers/app';
-import { facadeClient, PATCH_V20, PATCH_V21 } from '../helpers/facade-client';
+import { ADD_LOCATION, errorCode, facadeClient, PATCH_V20, PATCH_V21, REMOVE_LOCATION } from '../helpers/facade-client';
 
 /**
  * Image locations (Glance's show_multiple_locations and show_image_direct_url) through the
@@ -254,29 +254,26 @@ describe('GraphQL', () => {
   afterAll(async () => app?.close());
 
   const SHOW = 'query($id: ID!) { image(id: $id) { status size locations { url metadata } directUrl } }';
-  const ADD = 'mutation($id: ID!, $input: AddImageLocationInput!) { addImageLocation(id: $id, input: $input) { id status checksum osHashAlgo locations { url metadata } directUrl } }';
-  const REMOVE = 'mutation($id: ID!, $index: Int!) { removeImageLocation(id: $id, index: $index) { locations { url } directUrl } }';
-  const codeOf = (res: Awaited<ReturnType<TestApp['gql']>>) => res.body.errors?.[0]?.extensions?.code;
 
   it('adds and removes locations with the facade\'s rules and error codes, and shows them to whom the policy lets see them', async () => {
     const image = await c.create();
     const first = { url: origin.url('/gql'), metadata: { via: 'graphql' } };
     const hash = { checksum: 'c'.repeat(32), osHashAlgo: 'sha512', osHashValue: 'd'.repeat(128) };
-    const added = await app.gql(ADD, { id: image.id, input: { ...first, validationData: hash } }, app.tokens.memberA);
+    const added = await app.gql(ADD_LOCATION, { id: image.id, input: { ...first, validationData: hash } }, app.tokens.memberA);
     expect(added.body.errors).toBeUndefined();
     expect(added.body.data.addImageLocation).toEqual({ id: image.id, status: 'ACTIVE', checksum: hash.checksum, osHashAlgo: 'sha512', locations: [first], directUrl: first.url });
     const second = { url: origin.url('/gql#2'), position: 0 };
-    expect((await app.gql(ADD, { id: image.id, input: second }, app.tokens.memberA)).body.data.addImageLocation.locations).toEqual([{ url: second.url, metadata: {} }, first]);
+    expect((await app.gql(ADD_LOCATION, { id: image.id, input: second }, app.tokens.memberA)).body.data.addImageLocation.locations).toEqual([{ url: second.url, metadata: {} }, first]);
 
-    expect(codeOf(await app.gql(ADD, { id: image.id, input: { url: 'gopher://info.cern.ch' } }, app.tokens.memberA))).toBe('LOCATION_INVALID');
-    expect(codeOf(await app.gql(ADD, { id: image.id, input: { url: origin.url('/gql#3'), validationData: { ...hash, checksum: 'e'.repeat(32) } } }, app.tokens.memberA))).toBe('LOCATION_CONFLICT');
-    expect(codeOf(await app.gql(ADD, { id: image.id, input: { url: origin.url('/gql#3') } }, app.tokens.readerA))).toBe('FORBIDDEN');
-    expect(codeOf(await app.gql(REMOVE, { id: image.id, index: 0 }, app.tokens.readerA))).toBe('FORBIDDEN');
-    expect(codeOf(await app.gql(REMOVE, { id: image.id, index: 7 }, app.tokens.memberA))).toBe('LOCATION_INVALID');
+    expect(errorCode(await app.gql(ADD_LOCATION, { id: image.id, input: { url: 'gopher://info.cern.ch' } }, app.tokens.memberA))).toBe('LOCATION_INVALID');
+    expect(errorCode(await app.gql(ADD_LOCATION, { id: image.id, input: { url: origin.url('/gql#3'), validationData: { ...hash, checksum: 'e'.repeat(32) } } }, app.tokens.memberA))).toBe('LOCATION_CONFLICT');
+    expect(errorCode(await app.gql(ADD_LOCATION, { id: image.id, input: { url: origin.url('/gql#3') } }, app.tokens.readerA))).toBe('FORBIDDEN');
+    expect(errorCode(await app.gql(REMOVE_LOCATION, { id: image.id, index: 0 }, app.tokens.readerA))).toBe('FORBIDDEN');
+    expect(errorCode(await app.gql(REMOVE_LOCATION, { id: image.id, index: 7 }, app.tokens.memberA))).toBe('LOCATION_INVALID');
 
-    const removed = await app.gql(REMOVE, { id: image.id, index: -1 }, app.tokens.memberA);
+    const removed = await app.gql(REMOVE_LOCATION, { id: image.id, index: -1 }, app.tokens.memberA);
     expect(removed.body.data.removeImageLocation).toEqual({ locations: [{ url: second.url }], directUrl: second.url });
-    expect(codeOf(await app.gql(REMOVE, { id: image.id, index: 0 }, app.tokens.memberA))).toBe('FORBIDDEN');
+    expect(errorCode(await app.gql(REMOVE_LOCATION, { id: image.id, index: 0 }, app.tokens.memberA))).toBe('FORBIDDEN');
 
     // The owning project's reader sees them; another project (the image made public) does not.
     expect((await app.gql(SHOW, { id: image.id }, app.tokens.readerA)).body.data.image).toMatchObject({ status: 'ACTIVE', size: DATA.length, locations: [{ url: second.url, metadata: {} }], directUrl: second.url });
@@ -304,7 +301,7 @@ describe('GraphQL', () => {
       const image = await d.create();
       expect(await d.upload(image.id, Buffer.from('x'))).toBe(204);
       expect((await off.gql(SHOW, { id: image.id }, off.tokens.memberA)).body.data.image).toMatchObject({ locations: null, directUrl: null });
-      expect(codeOf(await off.gql(ADD, { id: image.id, input: { url: origin.url('/off') } }, off.tokens.memberA))).toBe('FORBIDDEN');
+      expect(errorCode(await off.gql(ADD_LOCATION, { id: image.id, input: { url: origin.url('/off') } }, off.tokens.memberA))).toBe('FORBIDDEN');
     } finally {
       await off.close();
     }
