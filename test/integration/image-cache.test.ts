@@ -201,8 +201,9 @@ describe('cache API (Glance v2.14)', () => {
     await cachedEntry(b, id);
     expect((await cacheState(a)).cached_images).toEqual([]);
     expect((await a.http('DELETE', `/v2/images/${id}`, { headers: auth(a) })).status).toBe(204);
+    // The entry leaves the index first, then its files (removal is asynchronous): wait for both.
     await until('the entry to go from the other instance', async () => (await cacheState(b)).cached_images.length === 0);
-    expect(existsSync(join(dataDir, 'cache-b', 'data', id))).toBe(false);
+    await until('its bytes to go from the other instance', async () => !existsSync(join(dataDir, 'cache-b', 'data', id)));
   });
 
   it('serves cached bytes only while they match the image: stale entries are dropped, corrupt ones fail and are dropped', async () => {
