@@ -1188,7 +1188,7 @@ function write(next: ArtifactRecord, expectedRevision: number, kind: NewEvent['k
   return { next, expectedRevision, event: eventFor(kind, next) };
 }
 
-function upload(a: ArtifactRecord, id: string, reserved: number, field = 'image', key = ''): UploadRecord {
+export function upload(a: ArtifactRecord, id: string, reserved: number, field = 'image', key = ''): UploadRecord {
   return { id, artifactId: a.id, field, key, owner: a.owner, typeName: a.typeName, reserved, contentType: 'application/octet-stream', startedAt: at(1), expiresAt: at(1000) };
 }
 

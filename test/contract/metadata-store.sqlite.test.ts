@@ -5,7 +5,7 @@ import type { MetadataStore } from '../../src/storage/metadata/port';
 import Database from 'better-sqlite3';
 import { applyMigrations, MIGRATIONS } from '../../src/storage/metadata/migrations';
 import { SqliteMetadataStore } from '../../src/storage/metadata/sqlite';
-import { artifact, eventFor, metadataStoreContract } from './metadata-store.contract';
+import { artifact, eventFor, metadataStoreContract, upload } from './metadata-store.contract';
 
 /** Runs the contract against a fresh file-backed database per test (WAL needs a real file). */
 const dirs = new Map<MetadataStore, string>();
@@ -63,7 +63,7 @@ describe('SqliteMetadataStore specifics', () => {
       await store.migrate();
       await store.migrate();
       const applied = db.prepare('SELECT id FROM schema_migrations').all();
-      expect(applied).toEqual([{ id: '0001_artifacts' }, { id: '0002_uploads' }, { id: '0003_image_listing' }, { id: '0004_copies_and_tasks' }, { id: '0005_metadefs' }, { id: '0006_blob_locations' }, { id: '0007_children_json' }, { id: '0008_tasks_created' }]);
+      expect(applied).toEqual([{ id: '0001_artifacts' }, { id: '0002_uploads' }, { id: '0003_image_listing' }, { id: '0004_copies_and_tasks' }, { id: '0005_metadefs' }, { id: '0006_blob_locations' }, { id: '0007_children_json' }, { id: '0008_tasks_created' }, { id: '0009_upload_mark' }]);
     } finally {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
@@ -88,6 +88,13 @@ describe('SqliteMetadataStore specifics', () => {
       // Pruning every event must not lower it, or an old mark could come back.
       await store.pruneEvents(0);
       expect(await store.writeMark()).toBe(afterUpdate);
+      // A blob upload of an artifact type begins and ends without an event; it shows as a
+      // SAVING blob meanwhile, so both ends move the mark, for every connection.
+      await store.beginUpload(upload(renamed, 'u1', 10, 'files', 'a'), {});
+      const afterBegin = await other.writeMark();
+      expect(afterBegin).toBeGreaterThan(afterUpdate);
+      await other.abortUpload('u1');
+      expect(await store.writeMark()).toBeGreaterThan(afterBegin);
     }));
 
   it('0007 fills the tag and property JSON of artifacts written before it, in their order', async () => {

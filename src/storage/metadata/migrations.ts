@@ -255,6 +255,20 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX ix_tasks_created ON tasks (created_at, id);
     `,
   },
+  {
+    id: '0009_upload_mark',
+    sql: `
+      -- Uploads in flight show as SAVING blobs, and a blob upload of an artifact type begins
+      -- and ends without an event. This counter moves with every upload row that comes or
+      -- goes, whoever writes it, so the write mark (writeMark) covers them too.
+      CREATE TABLE write_counters (name TEXT NOT NULL PRIMARY KEY, value INTEGER NOT NULL);
+      INSERT INTO write_counters (name, value) VALUES ('blob_uploads', 0);
+      CREATE TRIGGER blob_upload_began AFTER INSERT ON blob_uploads
+        BEGIN UPDATE write_counters SET value = value + 1 WHERE name = 'blob_uploads'; END;
+      CREATE TRIGGER blob_upload_ended AFTER DELETE ON blob_uploads
+        BEGIN UPDATE write_counters SET value = value + 1 WHERE name = 'blob_uploads'; END;
+    `,
+  },
 ];
 
 /** Applies the migrations not yet recorded; returns the ids it applied. */

@@ -260,6 +260,14 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX ix_tasks_created ON tasks (created_at, id);
     `,
   },
+  {
+    id: '0009_upload_mark',
+    sql: `
+      -- SQLite counts upload rows for its write mark; PostgreSQL gives no mark (its sequence
+      -- values commit out of order). Nothing to change here: the id keeps both histories aligned.
+      SELECT 1;
+    `,
+  },
 ];
 
 /** Lock keys (two-int form, so they never meet the one-bigint keys other software may use). */

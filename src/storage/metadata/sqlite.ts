@@ -454,9 +454,12 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   private currentMark(): number {
-    // AUTOINCREMENT's high-water mark: committed with the event, never lowered by pruning.
-    const row = this.stmt(`SELECT seq FROM sqlite_sequence WHERE name = 'events'`).get() as { seq: number } | undefined;
-    return row?.seq ?? 0;
+    // The events' AUTOINCREMENT high-water mark (committed with the event, never lowered by
+    // pruning) plus the upload counter (0009): both only grow, and every write grows one.
+    const row = this.stmt(
+      `SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'events') AS events, (SELECT value FROM write_counters WHERE name = 'blob_uploads') AS uploads`,
+    ).get() as { events: number | null; uploads: number | null };
+    return (row.events ?? 0) + (row.uploads ?? 0);
   }
 
   async pruneEvents(keep: number): Promise<void> {
