@@ -165,6 +165,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       metrics,
       logger,
       urlSigner,
+      responseCache: { entries: config.graphql.responseCache.entries, bytes: config.graphql.responseCache.maxBytes },
       ...(imageCache && { imageCache: imageCache.cache }),
     });
     await registerDataPlane(server, { backend, authenticate, signer: urlSigner, prefix: DATA_PLANE_PREFIX });

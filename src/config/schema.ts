@@ -234,6 +234,15 @@ const GraphQLSchema = strict({
   maxDirectives: int(0).default(30),
   maxTokens: int(1).default(4000),
   maxBatch: int(1).default(10),
+  /**
+   * Results of queries that read artifacts only, reused until the next write
+   * (src/graphql/response-cache.ts); only where the backend can tell when artifacts change
+   * (the native store on SQLite). 0 turns it off.
+   */
+  responseCache: strict({
+    entries: int(0).default(256),
+    maxBytes: int(0).default(32 * 1024 ** 2),
+  }).prefault({}),
 });
 
 export const ConfigSchema = strict({
@@ -369,7 +378,7 @@ export const ConfigSchema = strict({
     /** Most locations one image may have (Glance's image_location_quota); -1: no limit. */
     maxLocations: int(-1).default(10),
     /**
-     * Rendered `GET /v2/images` pages reused until the next write (src/http/glance/page-cache.ts);
+     * Rendered `GET /v2/images` pages reused until the next write (src/http/page-cache.ts);
      * only where the backend can tell when a list changes (the native store on SQLite). 0 turns it off.
      */
     listCache: strict({

@@ -4,6 +4,7 @@ import type { LinkRecord, MemberRecord } from '../domain/artifact';
 import type { Principal } from '../domain/policy';
 import type { ArtifactBackend, ArtifactView, BlobView, ImageCachePort, ImageLocationsView, MetadefCatalog } from '../backends/port';
 import type { UrlSigner } from '../http/dataplane/signing';
+import type { ResultSlot } from './response-cache';
 
 /**
  * Per-request state of a GraphQL operation: who is calling, the backend, and the
@@ -33,6 +34,8 @@ export interface GraphQLContext {
   warnings: GraphQLFormattedError[];
   /** The image cache; absent when imageCache is not enabled. */
   imageCache?: ImageCachePort;
+  /** Where a result that may be reused is noted (src/graphql/response-cache.ts); absent when it may not. */
+  resultSlot?: ResultSlot;
 }
 
 export function createLoaders(principal: Principal, backend: ArtifactBackend): Loaders {
@@ -46,7 +49,7 @@ export function createLoaders(principal: Principal, backend: ArtifactBackend): L
   };
 }
 
-export function createGraphQLContext(principal: Principal, backend: ArtifactBackend, urlSigner?: UrlSigner, extras: { metadefs?: MetadefCatalog; imageCache?: ImageCachePort } = {}): GraphQLContext {
+export function createGraphQLContext(principal: Principal, backend: ArtifactBackend, urlSigner?: UrlSigner, extras: { metadefs?: MetadefCatalog; imageCache?: ImageCachePort; resultSlot?: ResultSlot } = {}): GraphQLContext {
   return {
     principal,
     backend,
@@ -55,5 +58,6 @@ export function createGraphQLContext(principal: Principal, backend: ArtifactBack
     warnings: [],
     ...(extras.metadefs && { metadefs: extras.metadefs }),
     ...(extras.imageCache && { imageCache: extras.imageCache }),
+    ...(extras.resultSlot && { resultSlot: extras.resultSlot }),
   };
 }

@@ -12,8 +12,10 @@ import type { Authenticate } from '../http/auth';
 import type { UrlSigner } from '../http/dataplane/signing';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
+import type { PageCacheLimits } from '../http/page-cache';
 import { createGraphQLContext, type GraphQLContext } from './context';
 import { asRequestError, createErrorFormatter, errorBody, rejectAs } from './errors';
+import { ResponseCache } from './response-cache';
 
 /**
  * GraphQL over HTTP at /graphql (POST and GET) with Apollo Server on Fastify, hardened:
@@ -36,24 +38,40 @@ export interface GraphQLServerOptions {
   urlSigner?: UrlSigner;
   /** The image cache the imageCache query and mutations manage. */
   imageCache?: ImageCachePort;
+  /** Query results kept until the next write (config graphql.responseCache); off when omitted. */
+  responseCache?: PageCacheLimits;
 }
 
 export const GRAPHQL_PATH = '/graphql';
 
 export async function registerGraphQL(app: FastifyInstance, options: GraphQLServerOptions): Promise<void> {
-  const apollo = createApollo(options);
+  const results = new ResponseCache(options.responseCache ?? { entries: 0, bytes: 0 }, options.schema, options.backend);
+  const apollo = createApollo(options, results);
   await apollo.start();
   app.addHook('onClose', async () => apollo.stop());
 
-  const handler = fastifyApolloHandler<GraphQLContext>(apollo, {
+  const execute = fastifyApolloHandler<GraphQLContext>(apollo, {
     context: async (request) => {
+      const resultSlot = results.slotOf(request);
       try {
-        return createGraphQLContext(await options.authenticate(request.headers), options.backend, options.urlSigner, { metadefs: options.metadefs, imageCache: options.imageCache });
+        const principal = resultSlot?.principal ?? (await options.authenticate(request.headers));
+        return createGraphQLContext(principal, options.backend, options.urlSigner, { metadefs: options.metadefs, imageCache: options.imageCache, resultSlot });
       } catch (err) {
         throw err instanceof VitrineError ? asRequestError(err) : err;
       }
     },
   });
+  const handler = async (request: Parameters<typeof execute>[0], reply: Parameters<typeof execute>[1]): Promise<string | void> => {
+    const hit = await results.lookup(request, () => options.authenticate(request.headers));
+    if (hit) {
+      options.metrics.graphqlOperations.inc({ type: 'query', outcome: 'success' });
+      void reply.type(hit.contentType);
+      return hit.body;
+    }
+    const body = await execute.call(app, request, reply);
+    results.keep(request, reply.statusCode, reply.getHeader('content-type'), body);
+    return body;
+  };
 
   await app.register(async (scope) => {
     scope.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => replyToHttpError(error, request, reply, options.bodyLimitBytes));
@@ -83,7 +101,7 @@ export function createArmorProtection(limits: GraphQLLimits, mode: Mode): Return
   return armor.protect();
 }
 
-function createApollo(options: GraphQLServerOptions): ApolloServer<GraphQLContext> {
+function createApollo(options: GraphQLServerOptions, results: ResponseCache): ApolloServer<GraphQLContext> {
   const { limits, mode } = options;
   const protection = createArmorProtection(limits, mode);
 
@@ -107,6 +125,7 @@ function createApollo(options: GraphQLServerOptions): ApolloServer<GraphQLContex
       limits.explorer ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }) : ApolloServerPluginLandingPageDisabled(),
       reportBackendWarnings(),
       countOperations(options.metrics),
+      markReusableResults(results),
     ],
   });
 }
@@ -124,6 +143,22 @@ function reportBackendWarnings(): ApolloServerPlugin<GraphQLContext> {
           if (warnings.length === 0 || response.body.kind !== 'single') return;
           const result = response.body.singleResult;
           result.errors = [...(result.errors ?? []), ...warnings];
+        },
+      };
+    },
+  };
+}
+
+/** A result without errors of a document that reads artifacts only may be kept (response-cache.ts). */
+function markReusableResults(results: ResponseCache): ApolloServerPlugin<GraphQLContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ contextValue, document, errors, response }) {
+          const slot = contextValue.resultSlot;
+          if (!slot || !document || errors?.length || contextValue.warnings.length > 0) return;
+          if (response.body.kind !== 'single' || response.body.singleResult.errors?.length) return;
+          slot.cacheable = results.cacheableDocument(document);
         },
       };
     },

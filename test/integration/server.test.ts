@@ -122,7 +122,7 @@ describe('configuration errors', () => {
       const file = join(dir, 'vitrine.json');
       writeFileSync(file, JSON.stringify({ graphql: { maxDepht: 3 } }));
       expect(() => loadConfig({ configPath: file, env: {} })).toThrow(
-        `graphql.maxDepht: unknown key; expected one of: introspection, explorer, maxDepth, maxCost, maxAliases, maxDirectives, maxTokens, maxBatch, got 3 (from config file ${file})`,
+        `graphql.maxDepht: unknown key; expected one of: introspection, explorer, maxDepth, maxCost, maxAliases, maxDirectives, maxTokens, maxBatch, responseCache, got 3 (from config file ${file})`,
       );
     }));
 
@@ -186,7 +186,7 @@ describe('configuration errors', () => {
     expect(dev).toMatchObject({ mode: 'development', host: '127.0.0.1', port: 4000, dataDir: '/srv/vitrine' });
     expect(dev.database).toEqual({ driver: 'sqlite', path: '/srv/vitrine/vitrine.sqlite' });
     expect(dev.blobs).toEqual({ driver: 'fs', path: '/srv/vitrine/blobs', multistore: false, defaultStore: 'fs', stores: { fs: { driver: 'fs', path: '/srv/vitrine/blobs' } } });
-    expect(dev.graphql).toEqual({ introspection: true, explorer: true, maxDepth: 12, maxCost: 25000, maxAliases: 20, maxDirectives: 30, maxTokens: 4000, maxBatch: 10 });
+    expect(dev.graphql).toEqual({ introspection: true, explorer: true, maxDepth: 12, maxCost: 25000, maxAliases: 20, maxDirectives: 30, maxTokens: 4000, maxBatch: 10, responseCache: { entries: 256, maxBytes: 32 * 1024 ** 2 } });
     expect(Object.isFrozen(dev.graphql)).toBe(true);
     expect(dev.imageCache).toEqual({ enabled: false, dir: '/srv/vitrine/image-cache', maxBytes: 10 * 1024 ** 3, prefetchDelayMs: 1000 });
     expect(dev.imports.methods).toEqual(['glance-direct', 'web-download', 'copy-image']);

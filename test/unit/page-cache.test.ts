@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { PageCache, wantsFresh } from '../../src/http/glance/page-cache';
+import { PageCache, wantsFresh } from '../../src/http/page-cache';
 
 describe('PageCache', () => {
   const alice = { projectId: 'p1', userId: 'alice', roles: ['reader', 'member'] as const };
@@ -42,6 +42,19 @@ describe('PageCache', () => {
     cache.set('other', 'm', 'x'.repeat(25));
     cache.set('third', 'm', 'x'.repeat(25));
     expect(cache.size).toBe(3);
+  });
+
+  test('pages of other kinds count the size their sizeOf gives', () => {
+    const cache = new PageCache<{ body: string; type: string }>({ entries: 10, bytes: 100 }, (p) => p.body.length + p.type.length);
+    cache.set('a', 'm', { body: 'x'.repeat(20), type: 'json' });
+    expect(cache.get('a', 'm')).toEqual({ body: 'x'.repeat(20), type: 'json' });
+    // 22 + 4 bytes: over a quarter of the budget, not kept.
+    cache.set('b', 'm', { body: 'x'.repeat(22), type: 'json' });
+    expect(cache.get('b', 'm')).toBeUndefined();
+    for (const key of ['c', 'd', 'e', 'f']) cache.set(key, 'm', { body: 'x'.repeat(20), type: 'json' });
+    // 5 pages of 24 bytes exceed 100: the least recently used one went.
+    expect(cache.size).toBe(4);
+    expect(cache.get('a', 'm')).toBeUndefined();
   });
 
   test('off when either limit is 0', () => {

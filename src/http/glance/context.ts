@@ -5,7 +5,7 @@ import type { Policies, Principal } from '../../domain/policy';
 import { imageNotFound } from './errors';
 import { IMAGE_TYPE } from '../../domain/glance-image';
 import type { ListLimits } from './listing';
-import type { PageCache } from './page-cache';
+import type { PageCache } from '../page-cache';
 import type { GlanceSchemas } from './schemas';
 
 /** What the facade's route modules share; built once in index.ts. */

@@ -9,7 +9,7 @@ import { parseCreateBody } from './create-body';
 import { badRequest, forbidden, GlanceHttpError, notFound } from './errors';
 import { imageHref, toGlanceImage, type GlanceImage } from '../../domain/glance-image';
 import { parseImageListQuery } from './listing';
-import { PageCache, wantsFresh } from './page-cache';
+import { PageCache, wantsFresh } from '../page-cache';
 import { applyPatch, locationPosition, locationRequest, parsePatch, patchDialect, patchToChange, type PatchOperation } from './patch';
 import { principalOf, resource } from './router';
 

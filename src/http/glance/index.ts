@@ -15,7 +15,7 @@ import type { ListLimits } from './listing';
 import { registerMemberRoutes } from './members';
 import { registerMetadefRoutes } from './metadefs';
 import { sendError, setUpScope } from './router';
-import { PageCache, type PageCacheLimits } from './page-cache';
+import { PageCache, type PageCacheLimits } from '../page-cache';
 import { buildSchemas } from './schemas';
 import { registerVersionRoutes } from './versions';
 
