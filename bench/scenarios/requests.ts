@@ -64,6 +64,18 @@ export function vitrineList(ctx: BenchContext, fresh: boolean): MeasureRequest {
   };
 }
 
+/** The same list with `Cache-Control: no-cache`: executed afresh every time (graphql.responseCache bypassed). */
+export function vitrineListUncached(ctx: BenchContext): MeasureRequest {
+  return {
+    key: 'vitrine.list.uncached',
+    label: 'Vitrine GraphQL list, keep-alive, no-cache',
+    spec: async () => {
+      const v = await ctx.vitrine();
+      return { url: v.url, method: 'POST', path: '/graphql', headers: { ...v.headers, 'cache-control': 'no-cache' }, body: gqlBody('ListImages', LIST_IMAGES), connections: ctx.opts.connections, fresh: false };
+    },
+  };
+}
+
 export function vitrineShow(ctx: BenchContext, fresh = false): MeasureRequest {
   return {
     key: `vitrine.show.${fresh ? 'fresh' : 'ka'}`,
