@@ -937,7 +937,8 @@ export function metadataStoreContract(
         // Artifacts of another backend: no rows here, only their events.
         const foreign = artifact(50, { typeName: 'images', status: 'queued' });
         const active = { ...foreign, status: 'active' as const, revision: 2 };
-        const events = [eventFor('created', foreign), eventFor('statusChanged', active, { from: 'queued', to: 'active' }), eventFor('deleted', active, { from: 'active', to: 'deleted' })];
+        // Each names the backend that holds its artifact, and reads back with it.
+        const events = [eventFor('created', foreign), eventFor('statusChanged', active, { from: 'queued', to: 'active' }), eventFor('deleted', active, { from: 'active', to: 'deleted' })].map((e) => ({ ...e, backend: 'legacy' }));
         const stored = await store.appendEvents(events);
 
         expect(stored).toEqual(events.map((e) => ({ ...e, seq: expect.any(Number) })));

@@ -63,7 +63,7 @@ describe('SqliteMetadataStore specifics', () => {
       await store.migrate();
       await store.migrate();
       const applied = db.prepare('SELECT id FROM schema_migrations').all();
-      expect(applied).toEqual([{ id: '0001_artifacts' }, { id: '0002_uploads' }, { id: '0003_image_listing' }, { id: '0004_copies_and_tasks' }, { id: '0005_metadefs' }, { id: '0006_blob_locations' }, { id: '0007_children_json' }, { id: '0008_tasks_created' }, { id: '0009_upload_mark' }]);
+      expect(applied).toEqual([{ id: '0001_artifacts' }, { id: '0002_uploads' }, { id: '0003_image_listing' }, { id: '0004_copies_and_tasks' }, { id: '0005_metadefs' }, { id: '0006_blob_locations' }, { id: '0007_children_json' }, { id: '0008_tasks_created' }, { id: '0009_upload_mark' }, { id: '0010_event_backend' }]);
     } finally {
       await store.close();
       rmSync(dir, { recursive: true, force: true });

@@ -23,6 +23,7 @@ const logged: string[] = [];
 
 const sink = (): EventSink => ({ append: (e) => store.appendEvents(e) });
 const ID = '6f1b4d3e-0000-4000-8000-000000000001';
+const BACKEND = 'legacy';
 
 /** Glance's API JSON of an image, as the backend reads it. */
 function image(changes: Record<string, unknown> = {}, id = ID): ArtifactView {
@@ -41,7 +42,7 @@ beforeEach(async () => {
   bus = new MemoryEventBus();
   published = [];
   bus.subscribe((m) => m.topic === 'artifact' && published.push(m.event));
-  events = new ImageEvents({ sink: sink(), bus, log: (message) => logged.push(message) });
+  events = new ImageEvents({ backend: BACKEND, sink: sink(), bus, log: (message) => logged.push(message) });
 });
 
 afterEach(async () => {
@@ -81,6 +82,8 @@ describe('ImageEvents', () => {
     expect(published).toEqual(stored);
     expect(stored[1]).toMatchObject({ artifactId: ID, typeName: 'images', owner: 'p1', visibility: 'shared', snapshot: { name: 'debian', status: 'queued' } });
     expect(stored[1].snapshot).not.toHaveProperty('backend');
+    // Each event names the backend it came from, in the log and on the bus: a deleted image can no longer be asked.
+    expect(stored.map((e) => e.backend)).toEqual(Array(5).fill(BACKEND));
     expect(stored[4].snapshot.status).toBe('active');
     expect(stored[4].revision).toBe(stored[3].revision + 1);
   });
@@ -188,7 +191,7 @@ describe('ImageEvents', () => {
 
   it('never fails the caller: a sink that fails loses its event, and the next one is logged', async () => {
     let broken = true;
-    const flaky = new ImageEvents({ sink: { append: (e) => (broken ? Promise.reject(new Error('database down')) : store.appendEvents(e)) }, bus, log: (message) => logged.push(message) });
+    const flaky = new ImageEvents({ backend: BACKEND, sink: { append: (e) => (broken ? Promise.reject(new Error('database down')) : store.appendEvents(e)) }, bus, log: (message) => logged.push(message) });
     await expect(flaky.report(image(), { kind: 'created' })).resolves.toBeNull();
     expect(logged.at(-1)).toMatch(/created event of image .* was not logged/);
     broken = false;
@@ -197,7 +200,7 @@ describe('ImageEvents', () => {
   });
 
   it('remembers a bounded number of images, the least recently reported dropped first', async () => {
-    const small = new ImageEvents({ sink: sink(), bus, maxImages: 2 });
+    const small = new ImageEvents({ backend: BACKEND, sink: sink(), bus, maxImages: 2 });
     const ids = [1, 2, 3].map((n) => `6f1b4d3e-0000-4000-8000-00000000020${n}`);
     for (const id of ids) await small.report(image({}, id), { kind: 'created' });
     expect(small.statusOf(ids[0])).toBeUndefined();

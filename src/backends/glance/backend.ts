@@ -168,7 +168,7 @@ export class GlanceBackend implements ArtifactBackend {
       },
     });
     if (options.events) {
-      const events = new ImageEvents({ sink: options.events, bus: options.bus, log: options.log });
+      const events = new ImageEvents({ backend: this.name, sink: options.events, bus: options.bus, log: options.log });
       this.events = events;
       if (options.notifications) {
         const handler = new NotificationHandler({

@@ -50,6 +50,8 @@ export interface MemberChange {
 export type Source = 'vitrine' | 'glance';
 
 export interface ImageEventsOptions {
+  /** The Glance backend's name, on every event (its log may be shared with other backends). */
+  backend: string;
   sink: EventSink;
   bus: EventBus;
   /** Images remembered (their last logged state), the least recently reported dropped first. */
@@ -103,8 +105,9 @@ export class ImageEvents {
    * Resolves once the event is logged and published (or dropped).
    */
   async report(image: ArtifactRecord | ArtifactView, report: Report, source: Source = 'vitrine'): Promise<StoredEvent | null> {
-    const event = this.decide(snapshotOf(image), report, report.kind === 'polled' ? 'glance' : source);
-    if (!event) return null;
+    const decided = this.decide(snapshotOf(image), report, report.kind === 'polled' ? 'glance' : source);
+    if (!decided) return null;
+    const event: NewEvent = { ...decided, backend: this.o.backend };
     // One append at a time, so the log's order is the order of the decisions.
     const appended = this.tail.then(() => this.o.sink.append([event]));
     this.tail = appended.catch(() => undefined);

@@ -133,7 +133,7 @@ export async function authorize(principal: Principal, backend: ArtifactBackend, 
   const out: ArtifactEventPayload[] = [];
   for (const event of events) {
     if (event.kind === 'deleted') {
-      if (canRead(principal, event.snapshot)) out.push({ event, artifact: { ...event.snapshot, backend: backend.name }, snapshot: true });
+      if (canRead(principal, event.snapshot)) out.push({ event, artifact: { ...event.snapshot, backend: event.backend ?? backend.name }, snapshot: true });
     } else {
       const view = views.get(event.artifactId);
       if (view) out.push({ event, artifact: view, snapshot: false });

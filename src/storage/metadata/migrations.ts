@@ -269,6 +269,13 @@ export const MIGRATIONS: readonly Migration[] = [
         BEGIN UPDATE write_counters SET value = value + 1 WHERE name = 'blob_uploads'; END;
     `,
   },
+  {
+    id: '0010_event_backend',
+    sql: `
+      -- The backend holding the artifact of each event (a federation's backends share this log).
+      ALTER TABLE events ADD COLUMN backend TEXT;
+    `,
+  },
 ];
 
 /** Applies the migrations not yet recorded; returns the ids it applied. */

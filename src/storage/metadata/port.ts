@@ -33,6 +33,12 @@ export interface NewEvent {
   at: string;
   /** A JSON snapshot of the artifact after the change (before it, for deletes). */
   snapshot: ArtifactRecord;
+  /**
+   * The backend holding the artifact: the backends of a federation share one log, and a
+   * deleted artifact can no longer be asked where it lived. Absent in events logged before
+   * migration 0010.
+   */
+  backend?: string;
 }
 
 export interface StoredEvent extends NewEvent {

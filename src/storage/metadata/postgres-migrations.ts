@@ -268,6 +268,13 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       SELECT 1;
     `,
   },
+  {
+    id: '0010_event_backend',
+    sql: `
+      -- The backend holding the artifact of each event (a federation's backends share this log).
+      ALTER TABLE events ADD COLUMN backend TEXT;
+    `,
+  },
 ];
 
 /** Lock keys (two-int form, so they never meet the one-bigint keys other software may use). */

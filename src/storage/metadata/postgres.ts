@@ -806,9 +806,9 @@ class WriteTransaction {
     const snapshot = JSON.stringify(e.snapshot); // before the lock: an unencodable snapshot fails without waiting
     await this.query('SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))', [LOCK_SPACE.events]);
     const { rows } = await this.query<{ seq: number }>(
-      `INSERT INTO events (kind, artifact_id, type_name, owner, visibility, from_status, to_status, revision, at, snapshot)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq`,
-      [e.kind, e.artifactId, e.typeName, e.owner, e.visibility, e.from ?? null, e.to ?? null, e.revision, e.at, snapshot],
+      `INSERT INTO events (kind, artifact_id, type_name, owner, visibility, from_status, to_status, revision, at, snapshot, backend)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq`,
+      [e.kind, e.artifactId, e.typeName, e.owner, e.visibility, e.from ?? null, e.to ?? null, e.revision, e.at, snapshot, e.backend ?? null],
     );
     return { ...e, seq: rows[0].seq };
   }

@@ -19,6 +19,7 @@ export interface EventRow {
   revision: number;
   at: string;
   snapshot: string | ArtifactRecord;
+  backend: string | null;
 }
 
 export interface BlobRow {
@@ -88,6 +89,7 @@ export function eventFromRow(r: EventRow): StoredEvent {
     revision: r.revision,
     at: r.at,
     snapshot: typeof r.snapshot === 'string' ? (JSON.parse(r.snapshot) as ArtifactRecord) : r.snapshot,
+    ...(r.backend !== null && r.backend !== undefined ? { backend: r.backend } : {}),
   };
 }
 

@@ -694,9 +694,9 @@ export class SqliteMetadataStore implements MetadataStore {
 
   private appendEvent(e: NewEvent): StoredEvent {
     const { lastInsertRowid } = this.stmt(
-      `INSERT INTO events (kind, artifact_id, type_name, owner, visibility, from_status, to_status, revision, at, snapshot)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(e.kind, e.artifactId, e.typeName, e.owner, e.visibility, e.from ?? null, e.to ?? null, e.revision, e.at, JSON.stringify(e.snapshot));
+      `INSERT INTO events (kind, artifact_id, type_name, owner, visibility, from_status, to_status, revision, at, snapshot, backend)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(e.kind, e.artifactId, e.typeName, e.owner, e.visibility, e.from ?? null, e.to ?? null, e.revision, e.at, JSON.stringify(e.snapshot), e.backend ?? null);
     return { ...e, seq: Number(lastInsertRowid) };
   }
 
