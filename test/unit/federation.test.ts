@@ -283,6 +283,12 @@ describe('merged listings over three native backends', () => {
     await expectCode(fed.list(ADMIN, { typeName: 'images', first: 5, filter: { and: [{ backend: ['a'] }] } }), 'FILTER_INVALID');
   });
 
+  it('shows snapshots whose event names no backend as the home member\'s (the only writer of such events)', () => {
+    const [a, b, c] = members.map((m) => m.backend);
+    expect(federation([a, b, c]).name).toBe(a.name);
+    expect(federation([a, b, c], b.name).name).toBe(b.name);
+  });
+
   it('looks ids up in whichever backend holds them, in input order', async () => {
     const sample = [ids[5], '00000000-0000-4000-8000-000000000000', ids[0], ids[40]];
     const found = await fed.getMany(ADMIN, sample);

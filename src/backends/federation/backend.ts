@@ -61,7 +61,10 @@ export interface FederatedBackendOptions {
 }
 
 export class FederatedBackend implements ArtifactBackend {
-  /** The default member's name, used where no artifact names its own (snapshots of deleted artifacts). */
+  /**
+   * The home member's name, shown on snapshots of deleted artifacts whose event names no
+   * backend: a Glance backend names itself on its events, so those are the home's (native) own.
+   */
   readonly name: string;
   readonly types: TypeRegistry;
   private readonly members: readonly FederationMember[];
@@ -79,8 +82,8 @@ export class FederatedBackend implements ArtifactBackend {
     });
     this.members = members;
     this.types = types;
-    this.name = members[0].backend.name;
     this.home = options.home === undefined ? members[0].backend : this.member(options.home);
+    this.name = this.home.name;
   }
 
   // ---- reads ---------------------------------------------------------------------------
