@@ -30,8 +30,8 @@ import { registerGraphQL } from '../graphql/server';
 import { registerSubscriptions } from '../graphql/subscriptions/transport';
 import type { EventBus, EventLog } from '../events/port';
 import type { MetadataStore } from '../storage/metadata/port';
-import { createAuthenticator, type Authenticate } from '../http/auth';
-import { createKeystoneAuthenticator } from '../http/keystone';
+import { createAuthenticator } from '../http/auth';
+import { createKeystoneIdentity, type KeystoneIdentity } from '../http/keystone';
 import { registerDataPlane } from '../http/dataplane/routes';
 import { registerGlanceFacade } from '../http/glance';
 import { UrlSigner } from '../http/dataplane/signing';
@@ -113,7 +113,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     // deployment keeps its catalog here too); the default catalog is written once per database.
     const metadefs = new StoreMetadefCatalog({ store });
     await metadefs.seedDefaults();
-    const opened = await openBackends(config, { store, bus, stores, hashPool, logger, types }, options.extraBackends);
+    const keystone = config.auth.mode === 'keystone' && config.auth.keystone ? createKeystoneIdentity(config.auth.keystone, { logger }) : undefined;
+    const opened = await openBackends(config, { store, bus, stores, hashPool, logger, types, keystone }, options.extraBackends);
     const { native } = opened;
     closeBackends = opened.close;
     // The image cache wraps whatever backend the edges get (native, Glance or a federation).
@@ -129,7 +130,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const swept = await backend.sweepBlobs({ exclusive: config.database.driver === 'sqlite' });
     if (swept.incompleteWrites + swept.expiredUploads + swept.orphanedLocations > 0) logger.info({ swept }, 'removed leftovers of interrupted uploads');
     const urlSigner = new UrlSigner(await ensureSigningKey(config.dataDir, config.dataPlane.signingKey), DATA_PLANE_PREFIX);
-    const authenticate = await authenticatorFor(config, logger, options.announce ?? ((text) => process.stdout.write(text)));
+    const authenticate = keystone?.authenticate ?? createAuthenticator(await effectiveTokens(config, options.announce ?? ((text) => process.stdout.write(text))));
     const metrics = createMetrics();
 
     server = Fastify({
@@ -238,6 +239,8 @@ interface SharedParts {
   stores: StoreSet;
   hashPool: HashPool;
   logger: Logger;
+  /** Keystone mode: Vitrine's identity there (a Glance backend reads notified images with its service token). */
+  keystone?: KeystoneIdentity;
 }
 
 /**
@@ -320,6 +323,7 @@ function openGlanceBackend(spec: GlanceBackendConfig, config: Config, shared: Sh
     name: spec.name,
     url: spec.url,
     identity: spec.identity,
+    ...(shared.keystone && { serviceToken: shared.keystone.serviceToken }),
     timeouts: spec.timeouts,
     retries: spec.retries,
     breaker: spec.breaker,
@@ -469,13 +473,6 @@ async function prepareDirectories(config: Config): Promise<void> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   await mkdir(dirname(config.database.path), { recursive: true, mode: 0o700 });
   for (const store of Object.values(config.blobs.stores)) if (store.driver === 'fs') await mkdir(store.path, { recursive: true, mode: 0o700 });
-}
-
-/** Configured tokens, or the generated admin token when none are configured. */
-/** Keystone validates tokens in keystone mode (no generated admin token then); static tokens otherwise. */
-async function authenticatorFor(config: Config, logger: Logger, announce: (text: string) => void): Promise<Authenticate> {
-  if (config.auth.mode === 'keystone' && config.auth.keystone) return createKeystoneAuthenticator(config.auth.keystone, { logger });
-  return createAuthenticator(await effectiveTokens(config, announce));
 }
 
 async function effectiveTokens(config: Config, announce: (text: string) => void): Promise<readonly TokenConfig[]> {

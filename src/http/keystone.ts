@@ -37,8 +37,22 @@ const SERVICE_TOKEN_MARGIN_MS = 60_000;
 /** Printable ASCII only: anything else cannot be a Keystone token, nor go in a header. */
 const TOKEN_SHAPE = /^[\x21-\x7e]{1,8192}$/;
 
-export function createKeystoneAuthenticator(config: KeystoneAuthConfig, options: KeystoneAuthenticatorOptions = {}): Authenticate {
+/**
+ * Vitrine's identity in a Keystone cloud: `authenticate` validates callers' tokens;
+ * `serviceToken` is the service user's own project-scoped token (renewed before it expires),
+ * for what Vitrine reads as itself (a Glance backend's notifications, docs/glance-backend.md).
+ */
+export interface KeystoneIdentity {
+  authenticate: Authenticate;
+  serviceToken(): Promise<string>;
+}
+
+export function createKeystoneIdentity(config: KeystoneAuthConfig, options: KeystoneAuthenticatorOptions = {}): KeystoneIdentity {
   const validator = new KeystoneValidator(config, options);
+  return { authenticate: keystoneAuthenticate(validator), serviceToken: () => validator.serviceToken() };
+}
+
+function keystoneAuthenticate(validator: KeystoneValidator): Authenticate {
   return async (headers: IncomingHttpHeaders) => {
     const token = presentedToken(headers);
     if (token === undefined) throw new VitrineError('UNAUTHENTICATED', 'no token: send Authorization: Bearer <token> or X-Auth-Token: <token>');
@@ -65,6 +79,10 @@ class KeystoneValidator {
     this.#baseUrl = config.url.replace(/\/+$/, '');
     this.#now = options.now ?? Date.now;
     this.#logger = options.logger;
+  }
+
+  serviceToken(): Promise<string> {
+    return this.#serviceToken(false);
   }
 
   async principalFor(token: string, what = 'the token'): Promise<Principal> {

@@ -49,6 +49,12 @@ export interface GlanceBackendOptions {
   bus: EventBus;
   /** How the caller's identity reaches Glance (see identity.ts). */
   identity: IdentityMode;
+  /**
+   * With identity `token`: Vitrine's own Keystone token (the service user's), to read an image
+   * as itself for what Glance's notifications leave out. Glance must let it read every image
+   * (an admin role); without it those fields stay unknown and member changes go unevented.
+   */
+  serviceToken?: () => Promise<string>;
   timeouts: GlanceTimeouts;
   /** Extra attempts for idempotent reads (GET), with jittered backoff. */
   retries: number;
@@ -171,13 +177,14 @@ export class GlanceBackend implements ArtifactBackend {
       const events = new ImageEvents({ backend: this.name, sink: options.events, bus: options.bus, log: options.log });
       this.events = events;
       if (options.notifications) {
+        const readAs = this.notificationReads(options);
         const handler = new NotificationHandler({
           backend: this.name,
           events,
           bus: options.bus,
           watching: (id) => this.watchers.watching(id),
-          // Only identity headers let Vitrine read as itself; with forwarded tokens there is no caller to read as.
-          ...(options.identity === 'headers' && { readImage: (id: string) => this.getImage(notificationReader(this.name), id) }),
+          // Vitrine reads as itself: by identity headers, or with its service token where tokens are forwarded.
+          ...(readAs && { readImage: async (id: string) => this.getImage(await readAs(), id) }),
           log: options.log,
         });
         this.notifications = new NotificationConsumer({ settings: options.notifications, handle: (n) => handler.handle(n), log: options.log });
@@ -192,6 +199,14 @@ export class GlanceBackend implements ArtifactBackend {
         });
       }
     }
+  }
+
+  /** Who reads images for notifications, or undefined when Vitrine has no identity of its own here. */
+  private notificationReads(options: GlanceBackendOptions): (() => Promise<Principal>) | undefined {
+    const reader = notificationReader(this.name);
+    if (options.identity === 'headers') return async () => reader;
+    const serviceToken = options.serviceToken;
+    return serviceToken && (async () => ({ ...reader, token: await serviceToken() }));
   }
 
   /** The circuit breaker's state, for health reports. */
