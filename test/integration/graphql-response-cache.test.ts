@@ -1,6 +1,5 @@
-import Database from 'better-sqlite3';
-import { join } from 'node:path';
 import { startTestApp, type HttpResult, type GraphQLBody, type TestApp, type TestCaller } from '../helpers/app';
+import { openBackdoor, type Backdoor } from '../helpers/backdoor';
 import { facadeClient } from '../helpers/facade-client';
 
 /**
@@ -13,12 +12,12 @@ const SHOW = 'query Show($id: ID!) { image(id: $id) { id name ... on Image { che
 
 describe('GraphQL response cache', () => {
   let app: TestApp;
-  let db: Database.Database;
+  let db: Backdoor;
   let facade: ReturnType<typeof facadeClient>;
 
   beforeAll(async () => {
     app = await startTestApp();
-    db = new Database(join(app.dataDir, 'vitrine.sqlite'));
+    db = openBackdoor(app);
     facade = facadeClient(app, { accept: 'application/json', namePrefix: 'gql-cached' });
   });
   afterAll(async () => {
@@ -37,9 +36,7 @@ describe('GraphQL response cache', () => {
   type Listed = { id: string; name: string; status: string; size: number | null; tags: string[]; members: { project: string; status: string }[] };
   const listed = async (id: string, who: TestCaller = 'memberA', variables: Record<string, unknown> = { first: 100 }, headers: Record<string, string> = {}): Promise<Listed | undefined> =>
     ((await data(LIST, variables, who, headers)).images.edges as { node: Listed }[]).map((e) => e.node).find((n) => n.id === id);
-  const renameBehindTheBack = (id: string, name: string) => {
-    expect(db.prepare('UPDATE artifacts SET name = ? WHERE id = ?').run(name, id).changes).toBe(1);
-  };
+  const renameBehindTheBack = (id: string, name: string) => db.rename(id, name);
 
   test('a repeated query is answered with the same bytes until no-cache asks for a fresh one', async () => {
     const image = await facade.create();
@@ -167,9 +164,9 @@ describe('GraphQL response cache', () => {
       const offFacade = facadeClient(off, { accept: 'application/json', namePrefix: 'gql-uncached' });
       const image = await offFacade.create();
       expect(await seenBy(off, image.id)).toBe(image.name);
-      const offDb = new Database(join(off.dataDir, 'vitrine.sqlite'));
+      const offDb = openBackdoor(off);
       try {
-        offDb.prepare('UPDATE artifacts SET name = ? WHERE id = ?').run('renamed-uncached', image.id);
+        offDb.rename(image.id, 'renamed-uncached');
       } finally {
         offDb.close();
       }

@@ -1,6 +1,5 @@
-import Database from 'better-sqlite3';
-import { join } from 'node:path';
 import { startTestApp, type TestApp } from '../helpers/app';
+import { openBackdoor, type Backdoor } from '../helpers/backdoor';
 import { facadeClient } from '../helpers/facade-client';
 
 /**
@@ -13,12 +12,12 @@ import { facadeClient } from '../helpers/facade-client';
  */
 describe('GET /v2/images page cache', () => {
   let app: TestApp;
-  let db: Database.Database;
+  let db: Backdoor;
   let facade: ReturnType<typeof facadeClient>;
 
   beforeAll(async () => {
     app = await startTestApp();
-    db = new Database(join(app.dataDir, 'vitrine.sqlite'));
+    db = openBackdoor(app);
     facade = facadeClient(app, { accept: 'application/json', namePrefix: 'cached' });
   });
   afterAll(async () => {
@@ -32,9 +31,7 @@ describe('GET /v2/images page cache', () => {
     expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
     return res.body as { images: { id: string; name: string; status: string; size: number | null; tags: string[]; visibility: string }[]; first: string; next?: string };
   };
-  const renameBehindTheBack = (id: string, name: string) => {
-    expect(db.prepare('UPDATE artifacts SET name = ? WHERE id = ?').run(name, id).changes).toBe(1);
-  };
+  const renameBehindTheBack = (id: string, name: string) => db.rename(id, name);
   const nameIn = async (id: string, who: Parameters<typeof facade.call>[2] = 'memberA', query = '', headers: Record<string, string> = {}) =>
     (await list(who, query, headers)).images.find((i) => i.id === id)?.name;
 
@@ -118,12 +115,12 @@ describe('GET /v2/images page cache', () => {
 describe('with images.listCache.entries 0', () => {
   test('every list is fresh', async () => {
     const app = await startTestApp({ images: { listCache: { entries: 0 } } });
-    const db = new Database(join(app.dataDir, 'vitrine.sqlite'));
+    const db = openBackdoor(app);
     try {
       const facade = facadeClient(app, { accept: 'application/json', namePrefix: 'uncached' });
       const image = await facade.create();
       expect((await facade.call('GET', '/v2/images')).body.images[0].name).toBe(image.name);
-      db.prepare('UPDATE artifacts SET name = ? WHERE id = ?').run('renamed-directly', image.id);
+      db.rename(image.id, 'renamed-directly');
       expect((await facade.call('GET', '/v2/images')).body.images[0].name).toBe('renamed-directly');
     } finally {
       db.close();
