@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import {
   getNamedType,
@@ -25,21 +26,42 @@ import { PageCache, wantsFresh, type PageCacheLimits } from '../http/page-cache'
  * reached from the artifact and image queries. Those are exactly what the mark covers;
  * anything else (usage and quotas, tasks, types, the image cache, metadefs, the viewer)
  * changes without moving it. Only single POSTed JSON operations without errors are kept,
- * keyed by the caller's project and roles, the Accept header (it decides the content type)
- * and the operation name, text and variables. `Cache-Control: no-cache` answers afresh.
+ * keyed by the caller's project and roles and a digest of the Accept header (it decides the
+ * content type) and the operation name, text and variables. `Cache-Control: no-cache`
+ * answers afresh.
+ *
+ * A result is kept from the second time its request comes: the mark costs a read of the
+ * store, and most one-off requests (one image of thousands, by id) never come again; the
+ * keys seen once are remembered in a bounded list of their own.
  */
 export interface CachedResult {
   body: string;
   contentType: string;
 }
 
-/** What a cacheable request carries from the lookup to the execution. */
+/** What a request carries from the lookup to the execution. */
 export interface ResultSlot {
-  key: string;
-  mark: string;
+  /** The caller, authenticated once for both. */
   principal: Principal;
+  /** Where and under which mark the result would be kept; absent when it is not to be kept. */
+  keep?: { key: string; mark: string };
   /** Set when the executed document may be kept (see cacheableDocument). */
   cacheable: boolean;
+}
+
+/** Keys of requests seen once, oldest forgotten first. */
+class SeenOnce {
+  private readonly keys = new Set<string>();
+
+  constructor(private readonly capacity: number) {}
+
+  /** True when the key was seen before; remembers it otherwise. */
+  check(key: string): boolean {
+    if (this.keys.has(key)) return true;
+    this.keys.add(key);
+    if (this.keys.size > this.capacity) this.keys.delete(this.keys.values().next().value as string);
+    return false;
+  }
 }
 
 const ROOT_FIELDS = new Set(['image', 'images', 'artifact', 'artifacts', 'latestArtifact']);
@@ -50,6 +72,7 @@ export class ResponseCache {
   private readonly results: PageCache<CachedResult>;
   private readonly verdicts = new WeakMap<DocumentNode, boolean>();
   private readonly slots = new WeakMap<FastifyRequest, ResultSlot>();
+  private readonly seen: SeenOnce;
 
   constructor(
     limits: PageCacheLimits,
@@ -57,12 +80,13 @@ export class ResponseCache {
     private readonly backend: ArtifactBackend,
   ) {
     this.results = new PageCache<CachedResult>(limits, (r) => r.body.length + r.contentType.length);
+    this.seen = new SeenOnce(4 * limits.entries);
   }
 
   /**
-   * The stored result for this request, or undefined (and, when the request could be kept,
-   * a slot that execution fills). The mark is read before anything executes: a write that
-   * lands meanwhile moves it, so a result can only be stored under a mark already out of date.
+   * The stored result for this request, or undefined (and a slot that execution reads and,
+   * when the result could be kept, fills). The mark is read before anything executes: a write
+   * that lands meanwhile moves it, so a result can only be stored under a mark already out of date.
    */
   async lookup(request: FastifyRequest, authenticate: () => Principal | Promise<Principal>): Promise<CachedResult | undefined> {
     if (!this.results.enabled || request.method !== 'POST') return undefined;
@@ -76,13 +100,18 @@ export class ResponseCache {
       // Apollo's own context creation answers the failure in GraphQL's shape.
       return undefined;
     }
+    const slot: ResultSlot = { principal, cacheable: false };
+    this.slots.set(request, slot);
+    // A digest: a request body may be up to the body limit, and keys are held in memory.
+    const operation = createHash('sha256').update(`${request.headers.accept ?? ''}\n`).update(JSON.stringify([body.operationName ?? null, body.query, body.variables ?? null])).digest('base64');
+    const key = PageCache.key(principal, operation);
+    const fresh = wantsFresh(request);
+    if (!fresh && !this.results.has(key) && !this.seen.check(key)) return undefined;
     // A store that cannot tell its mark now is left to answer (or fail) through execution.
     const mark = await this.backend.listMark().catch(() => undefined);
     if (mark === undefined) return undefined;
-    const operation = JSON.stringify([body.operationName ?? null, body.query, body.variables ?? null]);
-    const key = PageCache.key(principal, `${request.headers.accept ?? ''}\n${operation}`);
-    const hit = wantsFresh(request) ? undefined : this.results.get(key, mark);
-    if (!hit) this.slots.set(request, { key, mark, principal, cacheable: false });
+    const hit = fresh ? undefined : this.results.get(key, mark);
+    if (!hit) slot.keep = { key, mark };
     return hit;
   }
 
@@ -93,8 +122,8 @@ export class ResponseCache {
   /** Keeps what Apollo sent for a request whose slot was marked cacheable. */
   keep(request: FastifyRequest, status: number, contentType: unknown, body: unknown): void {
     const slot = this.slots.get(request);
-    if (!slot?.cacheable || status !== 200 || typeof body !== 'string' || typeof contentType !== 'string') return;
-    this.results.set(slot.key, slot.mark, { body, contentType });
+    if (!slot?.keep || !slot.cacheable || status !== 200 || typeof body !== 'string' || typeof contentType !== 'string') return;
+    this.results.set(slot.keep.key, slot.keep.mark, { body, contentType });
   }
 
   /** True when every field the document selects reads artifacts only (memoised per parsed document). */

@@ -156,7 +156,7 @@ function markReusableResults(results: ResponseCache): ApolloServerPlugin<GraphQL
       return {
         async willSendResponse({ contextValue, document, errors, response }) {
           const slot = contextValue.resultSlot;
-          if (!slot || !document || errors?.length || contextValue.warnings.length > 0) return;
+          if (!slot?.keep || !document || errors?.length || contextValue.warnings.length > 0) return;
           if (response.body.kind !== 'single' || response.body.singleResult.errors?.length) return;
           slot.cacheable = results.cacheableDocument(document);
         },

@@ -42,6 +42,11 @@ export class PageCache<Page = string> {
     return `${principal.projectId}\n${[...principal.roles].sort().join(',')}\n${query}`;
   }
 
+  /** Whether a page is held for this key, under whatever mark. */
+  has(key: string): boolean {
+    return this.pages.has(key);
+  }
+
   /** The page rendered under this mark, if still held (and marks it recently used). */
   get(key: string, mark: string): Page | undefined {
     const entry = this.pages.get(key);
